@@ -1,0 +1,183 @@
+"""Writes to signing keys: register, revoke, expire. Each in one transaction with its audit event."""
+
+import re
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from keys.intake import KeyImportError, import_public_key
+from keys.models import KeyStatus, SigningKey
+from portal.errors import ServiceError
+from portal.services import audit_record
+from widgets import config
+from widgets.models import Widget
+
+KID_RE = re.compile(r"^[A-Za-z0-9._~:@+=\-]{1,200}$")
+
+
+def parse_expiry(value: Any) -> datetime | None:
+    """RFC 3339 text (or a datetime) in the future, or None."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = parse_datetime(value.strip())
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise ServiceError(
+                "invalid_request",
+                "'expires_at' must be an RFC 3339 time, e.g. 2027-01-31T00:00:00Z.",
+                field="expires_at",
+            )
+    else:
+        raise ServiceError("invalid_request", "'expires_at' must be an RFC 3339 string.", field="expires_at")
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, timezone.UTC)
+    if moment <= timezone.now():
+        raise ServiceError(
+            "invalid_request", "'expires_at' is in the past; give a future time or none.", field="expires_at"
+        )
+    return moment
+
+
+def signing_key_register(
+    *,
+    widget: Widget,
+    public_key: Any,
+    kid: Any = None,
+    name: Any = "",
+    expires_at: Any = None,
+    is_test: bool = False,
+    actor=None,
+) -> tuple[SigningKey, tuple[str, ...]]:
+    """Parse, check and store a public key; return it with any warnings (e.g. certificate expiry)."""
+    if public_key is None or public_key == "":
+        raise ServiceError("invalid_key", "Paste a public key (PEM, certificate or JWK).", field="public_key")
+    if not isinstance(public_key, (str, dict)):
+        raise ServiceError(
+            "invalid_key", "'public_key' must be PEM text, a JWK object or JWK JSON text.", field="public_key"
+        )
+    try:
+        imported = import_public_key(public_key)
+    except KeyImportError as exc:
+        raise ServiceError(exc.code, exc.message, field="public_key") from None
+    facts = imported.facts
+
+    if kid in (None, ""):
+        kid = imported.kid_hint or facts.jwk_thumbprint
+    if not isinstance(kid, str) or not KID_RE.match(kid):
+        raise ServiceError(
+            "invalid_request",
+            "'kid' must be 1 to 200 characters from A-Z a-z 0-9 and . _ ~ : @ + = -",
+            field="kid",
+        )
+    if name is None:
+        name = ""
+    if not isinstance(name, str) or len(name.strip()) > 120:
+        raise ServiceError("invalid_request", "'name' must be a string of at most 120 characters.", field="name")
+    expiry = parse_expiry(expires_at)
+    if imported.certificate_not_after and (expiry is None or expiry > imported.certificate_not_after):
+        # A certificate's key stops verifying when the certificate does.
+        expiry = imported.certificate_not_after if imported.certificate_not_after > timezone.now() else expiry
+
+    existing = SigningKey.objects.filter(widget=widget, fingerprint_sha256=facts.fingerprint_sha256).first()
+    if existing:
+        raise ServiceError(
+            "duplicate_key",
+            f"This public key is already registered on this widget as '{existing.kid}'.",
+            field="public_key",
+        )
+    if SigningKey.objects.filter(widget=widget, kid=kid).exists():
+        raise ServiceError(
+            "duplicate_key", f"The kid '{kid}' is already used by another key on this widget.", field="kid"
+        )
+    try:
+        with transaction.atomic():
+            key = SigningKey.objects.create(
+                widget=widget,
+                kid=kid,
+                name=name.strip(),
+                public_key_pem=facts.spki_pem,
+                key_type=facts.key_type,
+                curve=facts.curve or "",
+                bits=facts.bits,
+                algorithms=list(facts.algorithms),
+                fingerprint_sha256=facts.fingerprint_sha256,
+                jwk_thumbprint=facts.jwk_thumbprint,
+                source_format=imported.source_format,
+                certificate_not_after=imported.certificate_not_after,
+                is_test=is_test,
+                expires_at=expiry,
+                created_by=actor if getattr(actor, "pk", None) else None,
+            )
+            Widget.objects.filter(pk=widget.pk).update(config_version=F("config_version") + 1)
+            audit_record(
+                tenant=widget.tenant,
+                actor=actor,
+                action="key.added",
+                target=f"{widget.public_id}/{kid}",
+                details={
+                    "fingerprint": facts.fingerprint_sha256,
+                    "type": facts.key_type,
+                    "curve": facts.curve,
+                    "bits": facts.bits,
+                    "test": is_test,
+                },
+            )
+            config.invalidate_on_commit(widget.public_id)
+    except IntegrityError:
+        # Lost a race with an identical registration: the constraint decides.
+        raise ServiceError(
+            "duplicate_key", "This key or kid was registered on this widget a moment ago.", field="public_key"
+        ) from None
+    return key, imported.warnings
+
+
+def signing_key_revoke(*, key: SigningKey, actor=None, reason: str = "") -> SigningKey:
+    if key.status == KeyStatus.REVOKED:
+        return key
+    with transaction.atomic():
+        key = SigningKey.objects.select_for_update().select_related("widget__tenant").get(pk=key.pk)
+        if key.status == KeyStatus.REVOKED:
+            return key
+        key.status = KeyStatus.REVOKED
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["status", "revoked_at"])
+        Widget.objects.filter(pk=key.widget_id).update(config_version=F("config_version") + 1)
+        audit_record(
+            tenant=key.widget.tenant,
+            actor=actor,
+            action="key.revoked",
+            target=f"{key.widget.public_id}/{key.kid}",
+            details={"fingerprint": key.fingerprint_sha256, "reason": reason[:200]},
+        )
+        config.invalidate_on_commit(key.widget.public_id)
+    return key
+
+
+def signing_keys_expire(*, now: datetime | None = None) -> int:
+    """Mark active keys past `expires_at` as expired (they already stop verifying at that moment)."""
+    now = now or timezone.now()
+    count = 0
+    for key in SigningKey.objects.filter(status=KeyStatus.ACTIVE, expires_at__lte=now).select_related("widget__tenant"):
+        with transaction.atomic():
+            updated = SigningKey.objects.filter(pk=key.pk, status=KeyStatus.ACTIVE).update(status=KeyStatus.EXPIRED)
+            if updated:
+                count += 1
+                Widget.objects.filter(pk=key.widget_id).update(config_version=F("config_version") + 1)
+                audit_record(
+                    tenant=key.widget.tenant,
+                    actor=None,
+                    action="key.expired",
+                    target=f"{key.widget.public_id}/{key.kid}",
+                    details={"expires_at": key.expires_at.isoformat()},
+                )
+                config.invalidate_on_commit(key.widget.public_id)
+    return count

@@ -1,0 +1,175 @@
+"""The JSON API's plumbing: bearer auth, body limits, rate limits and the error envelope.
+
+`api_endpoint` is the only entrance to the API: it authenticates the API key,
+sets `request.tenant` once, parses the JSON body and turns every refusal into
+`{"error": {"code", "message", "field"?}}`. Nothing a client sends produces an
+HTML page or a traceback.
+"""
+
+import hmac
+import json
+import logging
+import time
+from functools import wraps
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import DatabaseError
+from django.http import Http404, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from portal import sharedcache
+from portal.errors import ServiceError
+from portal.models import ApiKey, Tenant, hash_api_key
+
+log = logging.getLogger("signet.api")
+
+API_KEY_CACHE_SECONDS = 300
+
+
+class ApiError(ServiceError):
+    pass
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None, headers=None) -> JsonResponse:
+    error = {"code": code, "message": message}
+    if field:
+        error["field"] = field
+    response = JsonResponse({"error": error}, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _parse_bearer(request) -> tuple[str, str] | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, raw = header.partition(" ")
+    raw = raw.strip()
+    if scheme.lower() != "bearer" or not raw.startswith("sgn_") or len(raw) > 200:
+        return None
+    parts = raw.split("_")
+    if len(parts) < 3 or len(parts[1]) != 12:
+        return None
+    return raw, parts[1]
+
+
+def _lookup_api_key(prefix: str) -> dict | None:
+    """API key row as a small dict, cached so the warm path reads no table."""
+    cached = sharedcache.get(f"apikey:{prefix}")
+    if cached is not None:
+        return cached or None
+    row = ApiKey.objects.filter(prefix=prefix).values("id", "tenant_id", "key_hash", "revoked_at", "name").first()
+    entry = {**row, "revoked": row["revoked_at"] is not None} if row else {}
+    if entry:
+        entry.pop("revoked_at")
+    sharedcache.set(f"apikey:{prefix}", entry, API_KEY_CACHE_SECONDS)
+    return entry or None
+
+
+def _tenant(tenant_id: int) -> Tenant:
+    cached = sharedcache.get(f"tenant:{tenant_id}")
+    if cached is not None:
+        return Tenant(id=tenant_id, slug=cached[0], name=cached[1])
+    tenant = Tenant.objects.get(pk=tenant_id)
+    sharedcache.set(f"tenant:{tenant_id}", (tenant.slug, tenant.name), API_KEY_CACHE_SECONDS)
+    return tenant
+
+
+def authenticate(request) -> None:
+    parsed = _parse_bearer(request)
+    if parsed is None:
+        raise ApiError("unauthenticated", "Send a valid API key as 'Authorization: Bearer <key>'.", status=401)
+    raw, prefix = parsed
+    entry = _lookup_api_key(prefix)
+    if not entry or not hmac.compare_digest(entry["key_hash"], hash_api_key(raw)) or entry["revoked"]:
+        raise ApiError("unauthenticated", "This API key is not valid or has been revoked.", status=401)
+    request.api_key_id = entry["id"]
+    request.api_key_prefix = prefix
+    request.tenant = _tenant(entry["tenant_id"])
+    # last_used_at at most once a minute per key: no write per request.
+    if sharedcache.add(f"apikey-used:{entry['id']}", 1, 60):
+        ApiKey.objects.filter(pk=entry["id"]).update(last_used_at=timezone.now())
+
+
+def rate_limit(request) -> None:
+    limit = settings.SIGNET["API_RATE_LIMIT_PER_MINUTE"]
+    if not limit:
+        return
+    window = int(time.time() // 60)
+    key = f"rl:{request.api_key_prefix}:{window}"
+    count = sharedcache.incr(key, ttl=90)
+    if count is not None and count > limit:
+        retry = 60 - int(time.time() % 60)
+        raise ApiError(
+            "rate_limited",
+            f"This API key made more than {limit} requests this minute; retry in {retry} s.",
+            status=429,
+        )
+
+
+def read_json(request):
+    limit = settings.SIGNET["API_MAX_BODY_BYTES"]
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise ApiError("request_too_large", f"The request body is over the {limit}-byte limit.", status=413)
+    try:
+        body = request.read(limit + 1)
+    except RequestDataTooBig:
+        raise ApiError("request_too_large", f"The request body is over the {limit}-byte limit.", status=413) from None
+    if len(body) > limit:
+        raise ApiError("request_too_large", f"The request body is over the {limit}-byte limit.", status=413)
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError("invalid_request", "The request body is not valid UTF-8 JSON.", field="body") from None
+
+
+def api_endpoint(*methods: str, auth: bool = True):
+    """Wrap a view `(request, **kwargs) -> (status, payload)` or a JsonResponse."""
+
+    def decorator(view):
+        @csrf_exempt
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            try:
+                if request.method not in methods:
+                    raise ApiError("method_not_allowed", f"Use {' or '.join(methods)} on this URL.", status=405)
+                if auth:
+                    authenticate(request)
+                    rate_limit(request)
+                request.json = read_json(request) if request.method in ("POST", "PUT", "PATCH") else None
+                result = view(request, *args, **kwargs)
+            except ServiceError as exc:
+                headers = {"Allow": ", ".join(methods)} if exc.status == 405 else None
+                return error_response(exc.status, exc.code, exc.message, exc.field, headers)
+            except Http404:
+                return error_response(404, "not_found", "No such object for this API key's tenant.")
+            except PermissionDenied:
+                return error_response(403, "forbidden", "This API key may not do that.")
+            except DatabaseError:
+                log.exception("database unavailable during %s %s", request.method, request.path)
+                return error_response(503, "service_unavailable", "The database is not answering; retry shortly.")
+            if isinstance(result, JsonResponse):
+                return result
+            status, payload = result
+            return JsonResponse(payload, status=status, json_dumps_params={"ensure_ascii": False})
+
+        return wrapped
+
+    return decorator
+
+
+def require_object(body, *, allowed: set[str] | None = None) -> dict:
+    if not isinstance(body, dict):
+        raise ApiError("invalid_request", "The request body must be a JSON object.", field="body")
+    if allowed is not None:
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise ApiError("invalid_request", f"Unknown field '{unknown[0]}'.", field=unknown[0])
+    return body

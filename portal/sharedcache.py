@@ -1,0 +1,58 @@
+"""The shared cache (Redis when REDIS_URL is set, else a file cache shared by the
+processes of one machine), used only for things that may be lost: lookups,
+version counters and rate-limit counters. A cache outage degrades to the
+database and never fails a request; replay state does NOT live here (see
+widgets/replay.py, which fails closed)."""
+
+import logging
+
+from django.core.cache import cache
+
+log = logging.getLogger("signet.cache")
+
+
+def _warn(op: str, key: str, exc: Exception) -> None:
+    log.warning("shared cache %s %s failed: %s", op, key, exc.__class__.__name__)
+
+
+def get(key: str, default=None):
+    try:
+        return cache.get(key, default)
+    except Exception as exc:  # noqa: BLE001 - any backend failure means "not cached"
+        _warn("get", key, exc)
+        return default
+
+
+def set(key: str, value, ttl: int | None) -> None:  # noqa: A001
+    try:
+        cache.set(key, value, ttl)
+    except Exception as exc:  # noqa: BLE001
+        _warn("set", key, exc)
+
+
+def add(key: str, value, ttl: int) -> bool:
+    try:
+        return cache.add(key, value, ttl)
+    except Exception as exc:  # noqa: BLE001
+        _warn("add", key, exc)
+        return False
+
+
+def delete(key: str) -> None:
+    try:
+        cache.delete(key)
+    except Exception as exc:  # noqa: BLE001
+        _warn("delete", key, exc)
+
+
+def incr(key: str, *, ttl: int) -> int | None:
+    """Atomic counter where the backend has one; None when the cache is down."""
+    try:
+        if cache.add(key, 1, ttl):
+            return 1
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        return 1
+    except Exception as exc:  # noqa: BLE001
+        _warn("incr", key, exc)
+        return None

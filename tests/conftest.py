@@ -1,0 +1,253 @@
+"""Shared fixtures: three people (alice: owner of tenant A, bob: viewer of A,
+charlie: admin of tenant B), their widgets, API clients, and independent key
+and token makers (PyJWT and `cryptography`, never our own JOSE code)."""
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import jwt as pyjwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.core.cache import cache
+from django.test import Client
+
+from portal.models import Role
+from portal.services import api_key_create, membership_set, tenant_create
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+VECTORS = SHARED / "vectors"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Shared cache and per-process snapshots start empty in every test."""
+    from widgets import config
+
+    cache.clear()
+    config._local.clear()
+    yield
+    cache.clear()
+    config._local.clear()
+
+
+# --- people and tenants ------------------------------------------------------
+
+
+@pytest.fixture
+def tenant_a(db):
+    return tenant_create(slug="acme", name="Acme")
+
+
+@pytest.fixture
+def tenant_b(db):
+    return tenant_create(slug="globex", name="Globex")
+
+
+def _user(django_user_model, name):
+    return django_user_model.objects.create_user(name, email=f"{name}@example.com", password=f"{name}-Passw0rd!")
+
+
+@pytest.fixture
+def alice(db, django_user_model, tenant_a):
+    user = _user(django_user_model, "alice")
+    membership_set(tenant=tenant_a, user=user, role=Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def bob(db, django_user_model, tenant_a):
+    user = _user(django_user_model, "bob")
+    membership_set(tenant=tenant_a, user=user, role=Role.VIEWER)
+    return user
+
+
+@pytest.fixture
+def dave(db, django_user_model, tenant_a):
+    """A developer of tenant A."""
+    user = _user(django_user_model, "dave")
+    membership_set(tenant=tenant_a, user=user, role=Role.DEVELOPER)
+    return user
+
+
+@pytest.fixture
+def charlie(db, django_user_model, tenant_b):
+    user = _user(django_user_model, "charlie")
+    membership_set(tenant=tenant_b, user=user, role=Role.ADMIN)
+    return user
+
+
+def _login(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def alice_client(alice):
+    return _login(alice)
+
+
+@pytest.fixture
+def bob_client(bob):
+    return _login(bob)
+
+
+@pytest.fixture
+def dave_client(dave):
+    return _login(dave)
+
+
+@pytest.fixture
+def charlie_client(charlie):
+    return _login(charlie)
+
+
+# --- widgets and the API -----------------------------------------------------
+
+
+@pytest.fixture
+def widget_a(tenant_a):
+    from widgets.services import widget_create
+
+    return widget_create(tenant=tenant_a, name="Acme chat")
+
+
+@pytest.fixture
+def widget_b(tenant_b):
+    from widgets.services import widget_create
+
+    return widget_create(tenant=tenant_b, name="Globex chat")
+
+
+class ApiClient:
+    """A JSON client with a bearer key; `.call(method, path, body)` -> (status, json)."""
+
+    def __init__(self, raw_key):
+        self.raw_key = raw_key
+        self.client = Client()
+
+    def call(self, method, path, body=None, *, raw=None, headers=None):
+        kwargs = {"HTTP_AUTHORIZATION": f"Bearer {self.raw_key}"} if self.raw_key else {}
+        kwargs.update(headers or {})
+        data = raw if raw is not None else (json.dumps(body) if body is not None else "")
+        response = self.client.generic(method, path, data=data, content_type="application/json", **kwargs)
+        try:
+            payload = json.loads(response.content or b"null")
+        except ValueError:
+            payload = response.content
+        return response.status_code, payload
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.call("POST", path, body, **kw)
+
+
+@pytest.fixture
+def api_a(tenant_a):
+    _, raw = api_key_create(tenant=tenant_a, name="test A")
+    return ApiClient(raw)
+
+
+@pytest.fixture
+def api_b(tenant_b):
+    _, raw = api_key_create(tenant=tenant_b, name="test B")
+    return ApiClient(raw)
+
+
+# --- independent keys and tokens --------------------------------------------
+
+
+class KeyPair:
+    def __init__(self, private_key, alg):
+        self.private_key = private_key
+        self.alg = alg
+
+    @property
+    def public_pem(self) -> str:
+        return (
+            self.private_key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+
+    @property
+    def private_pem(self) -> str:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+
+    def sign(self, payload, *, headers=None, alg=None) -> str:
+        """Sign with PyJWT (an independent implementation). `payload` may be a dict or a list."""
+        alg = alg or self.alg
+        if isinstance(payload, dict):
+            return pyjwt.encode(payload, self.private_key, algorithm=alg, headers=headers)
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        return pyjwt.api_jws.encode(body, self.private_key, algorithm=alg, headers=headers)
+
+
+@pytest.fixture(scope="session")
+def ec_key():
+    return KeyPair(ec.generate_private_key(ec.SECP256R1()), "ES256")
+
+
+@pytest.fixture(scope="session")
+def ec_key_2():
+    return KeyPair(ec.generate_private_key(ec.SECP256R1()), "ES256")
+
+
+@pytest.fixture(scope="session")
+def ec384_key():
+    return KeyPair(ec.generate_private_key(ec.SECP384R1()), "ES384")
+
+
+@pytest.fixture(scope="session")
+def rsa_key():
+    return KeyPair(rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256")
+
+
+@pytest.fixture
+def claims():
+    """A classic live-chat claims object, valid for 10 minutes, with a fresh jti."""
+
+    def make(**extra):
+        now = int(time.time())
+        body = {
+            "name": "Jane Doe",
+            "isLoggedIn": True,
+            "email": "jane@example.com",
+            "customerId": 124,
+            "iat": now,
+            "exp": now + 600,
+            "jti": uuid.uuid4().hex,
+            "sub": "customer-124",
+        }
+        body.update(extra)
+        return {k: v for k, v in body.items() if v is not None}
+
+    return make
+
+
+FIELDS = [
+    {"label": "name", "data": "Jane Doe", "type": "string"},
+    {"label": "customer_id", "data": 124, "type": "number"},
+    {"label": "logged_in", "data": True, "type": "boolean"},
+]
+
+
+@pytest.fixture
+def fields_payload():
+    return [dict(f) for f in FIELDS]
+
+
+@pytest.fixture
+def registered_ec(widget_a, ec_key):
+    """widget_a with ec_key registered under kid 'site-1'."""
+    from keys.services import signing_key_register
+
+    key, _ = signing_key_register(widget=widget_a, public_key=ec_key.public_pem, kid="site-1")
+    return key

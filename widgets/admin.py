@@ -1,0 +1,39 @@
+from django.contrib import admin
+
+from widgets.models import UnsignedField, VerificationLog, Widget
+
+
+class UnsignedFieldInline(admin.TabularInline):
+    model = UnsignedField
+    extra = 0
+
+
+@admin.register(Widget)
+class WidgetAdmin(admin.ModelAdmin):
+    list_display = ["name", "public_id", "tenant", "enforcement", "signed_required", "updated_at"]
+    list_filter = ["enforcement", "encryption_required", "require_exp"]
+    search_fields = ["name", "public_id", "tenant__slug"]
+    list_select_related = ["tenant"]
+    readonly_fields = ["public_id", "signed_required", "config_version", "created_at", "updated_at"]
+    inlines = [UnsignedFieldInline]
+
+
+@admin.register(UnsignedField)
+class UnsignedFieldAdmin(admin.ModelAdmin):
+    list_display = ["label", "widget", "note", "created_at"]
+    search_fields = ["label", "widget__public_id", "widget__name"]
+    list_select_related = ["widget"]
+
+
+@admin.register(VerificationLog)
+class VerificationLogAdmin(admin.ModelAdmin):
+    list_display = ["at", "widget", "code", "would_reject", "kid", "alg", "payload_format", "latency_us"]
+    list_filter = ["code", "payload_format", "encrypted"]
+    search_fields = ["widget__public_id", "kid", "code"]
+    list_select_related = ["widget"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

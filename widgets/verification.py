@@ -1,0 +1,205 @@
+"""The verification use-case: what the chat back end sent -> which fields are trustworthy.
+
+Flow for one item: validate the body's shape -> (decrypt a JWE, issue 7) ->
+verify the JWS with keys/engine.py against the widget's snapshot -> consume
+the `jti` (replay) -> apply enforcement and the unsigned-field allowlist ->
+build the contract's 200 body, or a 422 with the engine's code. The API,
+the batch API, `manage.py verify_token` and the playground all call
+`verify_item`, so they can never answer differently.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from keys import engine
+from portal import sharedcache
+from portal.errors import ServiceError
+from widgets import replay
+from widgets.config import WidgetSnapshot
+from widgets.models import Enforcement
+
+MAX_UNSIGNED_ITEMS = 100
+MAX_LABEL_CHARS = 100
+MAX_TYPE_CHARS = 32
+VERIFY_FIELDS = {"signed_interaction_data", "unsigned_data", "issue_session"}
+
+
+@dataclass(frozen=True)
+class VerifyItem:
+    token: str | None
+    unsigned: list[dict] = field(default_factory=list)
+    issue_session: bool = False
+
+
+def parse_item(body: Any, *, prefix: str = "") -> VerifyItem:
+    """Check the shape of one verify body; ServiceError(invalid_request, field=...) otherwise."""
+    if not isinstance(body, dict):
+        raise ServiceError("invalid_request", "The body must be a JSON object.", field=prefix.rstrip(".") or "body")
+    unknown = sorted(set(body) - VERIFY_FIELDS)
+    if unknown:
+        raise ServiceError("invalid_request", f"Unknown field '{unknown[0]}'.", field=prefix + unknown[0])
+    token = body.get("signed_interaction_data")
+    if token is not None and not isinstance(token, str):
+        raise ServiceError(
+            "invalid_request",
+            "'signed_interaction_data' must be a string (a compact JWS).",
+            field=prefix + "signed_interaction_data",
+        )
+    if token is not None and not token.strip():
+        token = None
+    issue_session = body.get("issue_session", False)
+    if not isinstance(issue_session, bool):
+        raise ServiceError("invalid_request", "'issue_session' must be true or false.", field=prefix + "issue_session")
+    raw = body.get("unsigned_data")
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise ServiceError(
+            "invalid_request",
+            "'unsigned_data' must be a list of {label, data, type} objects.",
+            field=prefix + "unsigned_data",
+        )
+    if len(raw) > MAX_UNSIGNED_ITEMS:
+        raise ServiceError(
+            "invalid_request",
+            f"'unsigned_data' holds at most {MAX_UNSIGNED_ITEMS} fields.",
+            field=prefix + "unsigned_data",
+        )
+    unsigned, seen = [], set()
+    for index, entry in enumerate(raw):
+        where = f"{prefix}unsigned_data[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("label"), str) or "data" not in entry:
+            raise ServiceError(
+                "invalid_request",
+                "Each unsigned field is an object with 'label' (string), 'data' and 'type'.",
+                field=where,
+            )
+        label = entry["label"]
+        kind = entry.get("type", engine.json_type(entry["data"]))
+        if not label or len(label) > MAX_LABEL_CHARS:
+            raise ServiceError(
+                "invalid_request", f"A label is 1 to {MAX_LABEL_CHARS} characters.", field=where + ".label"
+            )
+        if not isinstance(kind, str) or not kind or len(kind) > MAX_TYPE_CHARS:
+            raise ServiceError(
+                "invalid_request", f"'type' is a string of 1 to {MAX_TYPE_CHARS} characters.", field=where + ".type"
+            )
+        if label in seen:
+            raise ServiceError(
+                "invalid_request", f"The label '{label}' appears twice in unsigned_data.", field=where + ".label"
+            )
+        seen.add(label)
+        unsigned.append({"label": label, "data": entry["data"], "type": kind})
+    return VerifyItem(token=token, unsigned=unsigned, issue_session=issue_session)
+
+
+def _rejection(code: str, message: str) -> tuple[int, dict]:
+    return 422, {"verified": False, "error": {"code": code, "message": message}}
+
+
+def _apply_unsigned(item: VerifyItem, *, signed_labels: set[str], allowlist: frozenset[str], enforce: bool):
+    """-> (fields that pass, labels dropped by the rules, labels enforce would drop)."""
+    passed, dropped, enforce_drops = [], [], []
+    for entry in item.unsigned:
+        label = entry["label"]
+        if label in signed_labels:
+            # Never let unsigned data replace or shadow a signed field.
+            dropped.append(label)
+            enforce_drops.append(label)
+            continue
+        if label not in allowlist:
+            enforce_drops.append(label)
+            if enforce:
+                dropped.append(label)
+                continue
+        passed.append({**entry, "signed": False})
+    return passed, dropped, enforce_drops
+
+
+def _mark_key_used(snapshot: WidgetSnapshot, kid: str) -> None:
+    """last_used_at at most once a minute per key: no database write per verification."""
+    pk = snapshot.key_pks.get(kid)
+    if pk is not None and sharedcache.add(f"key-used:{pk}", 1, 60):
+        from django.utils import timezone
+
+        from keys.models import SigningKey
+
+        SigningKey.objects.filter(pk=pk).update(last_used_at=timezone.now())
+
+
+def verify_item(
+    snapshot: WidgetSnapshot,
+    item: VerifyItem,
+    *,
+    consume_jti: bool = True,
+    now: float | None = None,
+    api_key_prefix: str = "",
+) -> tuple[int, dict]:
+    """Answer one verify body: (200, body) or (422, {"verified": false, "error": ...}).
+
+    `consume_jti=False` is the playground's dry run: everything else is identical.
+    """
+    now = time.time() if now is None else now
+    mode = snapshot.enforcement
+    enforce = mode == Enforcement.ENFORCE
+    would_reject = None
+    verified = None
+
+    if item.token is None:
+        if snapshot.require_token and mode != Enforcement.OFF:
+            message = "This widget requires signed interaction data; send 'signed_interaction_data'."
+            if enforce:
+                return _rejection("signature_required", message)
+            would_reject = {"code": "signature_required", "message": message}
+    else:
+        try:
+            verified = _verify_token(snapshot, item.token, now=now, consume_jti=consume_jti)
+        except engine.VerificationError as exc:
+            if mode != Enforcement.MONITOR:
+                return _rejection(exc.code, exc.message)
+            would_reject = {"code": exc.code, "message": exc.message}
+        except replay.ReplayStoreUnavailable:
+            raise ServiceError(
+                "replay_store_unavailable",
+                "The replay store is not answering, so tokens with a jti cannot be accepted now; retry shortly.",
+                status=503,
+            ) from None
+
+    signed_fields = [{**f, "signed": True} for f in verified.fields] if verified else []
+    passed, dropped, enforce_drops = _apply_unsigned(
+        item, signed_labels={f["label"] for f in signed_fields}, allowlist=snapshot.allowlist, enforce=enforce
+    )
+    body = {
+        "verified": verified is not None,
+        "kid": verified.kid if verified else None,
+        "alg": verified.alg if verified else None,
+        "fields": signed_fields + passed,
+        "claims": verified.claims if verified else None,
+        "rejected_unsigned": enforce_drops if mode == Enforcement.MONITOR else dropped,
+    }
+    if would_reject is not None:
+        body["would_reject"] = would_reject
+    if verified is not None:
+        _mark_key_used(snapshot, verified.kid)
+    return 200, body
+
+
+def _verify_token(snapshot: WidgetSnapshot, token: str, *, now: float, consume_jti: bool) -> engine.VerifiedToken:
+    verified = engine.verify(token, keys=snapshot.candidates(now), policy=snapshot.policy, now=now)
+    jti = verified.jti
+    if jti is not None and consume_jti:
+        if verified.exp is not None:
+            until = verified.exp + snapshot.policy.leeway_seconds
+        else:
+            until = now + settings.SIGNET["REPLAY_TTL_WITHOUT_EXP"]
+        if not replay.consume(widget_pk=snapshot.pk, jti=str(jti), expires_at=until):
+            raise engine.VerificationError(
+                "replayed",
+                f"The jti '{str(jti)[:64]}' was already accepted for this widget; sign each token with a fresh jti.",
+            )
+    return verified
