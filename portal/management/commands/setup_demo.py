@@ -46,5 +46,5 @@ class Command(BaseCommand):
             with open(password_file) as fh:
                 password = fh.read().strip()
         except OSError:
-            password = "(set before this run; reset with: python manage.py changepassword demo)"  # noqa: S105
+            password = "(set before this run; reset with: python manage.py changepassword demo)"
         self.stdout.write(f"Demo ready: tenant 'demo', widget {widget.public_id}, login demo / {password}")

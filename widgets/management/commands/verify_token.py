@@ -31,7 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, widget_id, token, consume_jti, **options):
         if token == "-":
-            token = sys.stdin.read()  # noqa: S105
+            token = sys.stdin.read()
         token = token.strip()
         if not token:
             raise CommandError("No token given.")
