@@ -109,6 +109,9 @@ if REDIS_URL:
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     }
+elif TESTING:
+    # Each test run has its own in-process cache (concurrent runs must not share one).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "signet-tests"}}
 else:
     # One machine, several processes: a file cache is shared by all of them, so
     # a key revoked in one worker is seen by the others (see widgets/config.py).

@@ -50,6 +50,17 @@ def home(request):
     return redirect("widgets:dashboard", tenant_slug=chosen.tenant.slug)
 
 
+@login_required
+def playground_redirect(request):
+    """/playground/ opens the playground of the tenant used last (or the first one)."""
+    memberships = list(memberships_of(user=request.user))
+    if not memberships:
+        return render(request, "portal/no_tenant.html")
+    wanted = request.session.get("tenant")
+    chosen = next((m for m in memberships if m.tenant.slug == wanted), memberships[0])
+    return redirect("widgets:playground", tenant_slug=chosen.tenant.slug)
+
+
 @tenant_view(Role.ADMIN)
 def api_keys(request):
     new_key = None
