@@ -3,10 +3,10 @@ event in one transaction; callers pass keyword arguments only."""
 
 import re
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from portal import sharedcache
 from portal.errors import ServiceError
 from portal.models import ApiKey, AuditEvent, Membership, Role, Tenant, hash_api_key, new_api_key
 
@@ -110,5 +110,7 @@ def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:
             target=f"sgn_{api_key.prefix}_…",
             details={"name": api_key.name},
         )
-        transaction.on_commit(lambda: cache.delete(f"apikey:{api_key.prefix}"))
+        # Now and again after commit, so no reader keeps the pre-revocation row.
+        sharedcache.delete(f"apikey:{api_key.prefix}")
+        transaction.on_commit(lambda: sharedcache.delete(f"apikey:{api_key.prefix}"))
     return api_key

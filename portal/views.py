@@ -4,6 +4,7 @@ import logging
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
@@ -61,20 +62,30 @@ def playground_redirect(request):
     return redirect("widgets:playground", tenant_slug=chosen.tenant.slug)
 
 
-@tenant_view(Role.ADMIN)
+@tenant_view(Role.VIEWER)
 def api_keys(request):
+    """Every member sees the tenant's API keys (names and prefixes only); admins create and revoke them."""
     new_key = None
+    error = None
     if request.method == "POST":
+        if not request.membership.has_role(Role.ADMIN):
+            raise PermissionDenied("Creating API keys needs the Admin role.")
         try:
             key, new_key = api_key_create(tenant=request.tenant, name=request.POST.get("name", ""), actor=request.user)
         except ServiceError as exc:
-            messages.error(request, exc.message)
+            error = exc.message
         else:
-            messages.success(
-                request, f"API key '{key.name or key.prefix}' created. Copy it now: it is shown only once."
-            )
-    response = render(request, "portal/api_keys.html", {"keys": api_keys_of(tenant=request.tenant), "new_key": new_key})
+            messages.success(request, f"API key '{key.name or key.prefix}' created.")
+    context = {
+        "keys": api_keys_of(tenant=request.tenant),
+        "new_key": new_key,
+        "error": error,
+        "name": request.POST.get("name", "") if error else "",
+        "can_admin": request.membership.has_role(Role.ADMIN),
+    }
+    response = render(request, "portal/api_keys.html", context, status=400 if error else 200)
     if new_key:
+        # The secret is on this page alone: no cache may keep a copy, and reloading must not repost.
         response["Cache-Control"] = "no-store"
     return response
 
@@ -83,6 +94,9 @@ def api_keys(request):
 @require_POST
 def api_key_revoke_view(request, prefix):
     key = api_key_for(tenant=request.tenant, prefix=prefix)
-    api_key_revoke(api_key=key, actor=request.user)
-    messages.success(request, f"API key sgn_{key.prefix}_… revoked; requests with it now get 401.")
+    if key.revoked_at is not None:
+        messages.info(request, f"API key sgn_{key.prefix}_… was already revoked.")
+    else:
+        api_key_revoke(api_key=key, actor=request.user)
+        messages.success(request, f"API key sgn_{key.prefix}_… revoked; requests with it now get 401.")
     return redirect("portal:api_keys", tenant_slug=request.tenant.slug)

@@ -171,4 +171,8 @@ def invalidate_on_commit(public_id: str) -> None:
             sharedcache.set(_version_key(public_id), version, VERSION_TTL)
         _local.pop(public_id, None)
 
+    # Drop it now too: this process (and a test's transaction) sees the change at once;
+    # a reader that re-caches the old version before commit is overwritten by `publish`.
+    _local.pop(public_id, None)
+    sharedcache.delete(_version_key(public_id))
     transaction.on_commit(publish)
