@@ -18,6 +18,7 @@ urlpatterns = [
     path("widgets/<str:widget_id>/jwks.json", widgets_api.jwks, name="jwks"),
     path("widgets/<str:widget_id>/verify", widgets_api.verify, name="verify"),
     path("widgets/<str:widget_id>/verify-batch", widgets_api.verify_batch, name="verify_batch"),
+    path("widgets/<str:widget_id>/insights", widgets_api.widget_insights, name="insights"),
     path("encryption-keys", keys_api.encryption_keys, name="encryption_keys"),
     path("encryption-keys/<str:kid>/retire", keys_api.encryption_key_retire, name="encryption_key_retire"),
     path("sessions/redeem", keys_api.session_redeem, name="session_redeem"),

@@ -129,6 +129,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The login throttle lives in the backend, so the Django admin's login is throttled too.
+AUTHENTICATION_BACKENDS = ["portal.accounts.ThrottledModelBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -197,9 +199,17 @@ SIGNET = {
     "REPLAY_TTL_WITHOUT_EXP": env.int("REPLAY_TTL_WITHOUT_EXP", default=7 * 24 * 3600),
     "LOGIN_FAILURES_BEFORE_LOCK": env.int("LOGIN_FAILURES_BEFORE_LOCK", default=5),
     "LOGIN_LOCK_SECONDS": env.int("LOGIN_LOCK_SECONDS", default=15 * 60),
+    # An address is shared by many people (NAT, offices): it gets more tries than one username.
+    "LOGIN_FAILURES_PER_ADDRESS": env.int("LOGIN_FAILURES_PER_ADDRESS", default=20),
+    # How many reverse proxies append to X-Forwarded-For in front of Signet (0: use REMOTE_ADDR).
+    "TRUSTED_PROXY_COUNT": env.int("TRUSTED_PROXY_COUNT", default=1 if env.bool("BEHIND_PROXY", default=False) else 0),
+    "INVITATION_DAYS": env.int("INVITATION_DAYS", default=7),
     "PORTAL_ISSUER": env.str("PORTAL_ISSUER", default="signet"),
     "SESSION_TOKEN_SECONDS": env.int("SESSION_TOKEN_SECONDS", default=300),
     "VERIFICATION_LOG_RETENTION_DAYS": env.int("VERIFICATION_LOG_RETENTION_DAYS", default=30),
+    # The verification log is written in batches (see widgets/outcomes.py); tests flush explicitly.
+    "VERIFICATION_LOG_FLUSH_EVERY": env.int("VERIFICATION_LOG_FLUSH_EVERY", default=200),
+    "VERIFICATION_LOG_FLUSH_SECONDS": env.float("VERIFICATION_LOG_FLUSH_SECONDS", default=1e9 if TESTING else 2.0),
 }
 
 LOGGING = {

@@ -24,13 +24,15 @@ VECTORS = SHARED / "vectors"
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Shared cache and per-process snapshots start empty in every test."""
-    from widgets import config
+    from widgets import config, outcomes
 
     cache.clear()
     config._local.clear()
+    outcomes._buffer.clear()
     yield
     cache.clear()
     config._local.clear()
+    outcomes._buffer.clear()
 
 
 # --- people and tenants ------------------------------------------------------

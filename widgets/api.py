@@ -1,5 +1,7 @@
 """JSON API: widgets, unsigned-field allowlist, signing keys, verification (see ../shared/API.md)."""
 
+import time
+
 from django.http import JsonResponse
 
 from keys import jose
@@ -7,7 +9,7 @@ from keys.selectors import signing_key_for, signing_keys_of
 from keys.serializers import key_json
 from keys.services import signing_key_register, signing_key_revoke
 from portal.api import ApiError, api_endpoint, require_object
-from widgets import config
+from widgets import config, insights, outcomes
 from widgets.selectors import unsigned_labels_of, widget_for, widgets_of
 from widgets.serializers import widget_json
 from widgets.services import unsigned_fields_set, widget_create, widget_update
@@ -98,11 +100,18 @@ def jwks(request, widget_id):
     return JsonResponse({"keys": out})
 
 
+def _verify_and_record(snapshot, item, prefix):
+    started = time.perf_counter()
+    status, body = verify_item(snapshot, item, api_key_prefix=prefix)
+    outcomes.record(snapshot, item, status, body, latency=time.perf_counter() - started, api_key_prefix=prefix)
+    return status, body
+
+
 @api_endpoint("POST")
 def verify(request, widget_id):
     snapshot = config.snapshot_for(tenant_id=request.tenant.id, public_id=widget_id)
     item = parse_item(request.json if request.json is not None else {})
-    return verify_item(snapshot, item, api_key_prefix=request.api_key_prefix)
+    return _verify_and_record(snapshot, item, request.api_key_prefix)
 
 
 @api_endpoint("POST")
@@ -113,4 +122,12 @@ def verify_batch(request, widget_id):
     if not isinstance(items, list) or not (1 <= len(items) <= MAX_BATCH):
         raise ApiError("invalid_request", f"'items' must be a list of 1 to {MAX_BATCH} verify bodies.", field="items")
     parsed = [parse_item(entry, prefix=f"items[{index}].") for index, entry in enumerate(items)]
-    return 200, {"results": [verify_item(snapshot, item, api_key_prefix=request.api_key_prefix)[1] for item in parsed]}
+    return 200, {"results": [_verify_and_record(snapshot, item, request.api_key_prefix)[1] for item in parsed]}
+
+
+@api_endpoint("GET")
+def widget_insights(request, widget_id):
+    widget = widget_for(tenant=request.tenant, public_id=widget_id)
+    outcomes.flush()
+    summary = insights.summarize(widget, request.GET.get("window", "7d"))
+    return 200, insights.as_json(summary)

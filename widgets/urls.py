@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from widgets import playground, views
+from widgets import insights_views, playground, views
 
 app_name = "widgets"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("widgets/<str:widget_id>/keys/<str:kid>/revoke", views.key_revoke, name="key_revoke"),
     path("widgets/<str:widget_id>/allowlist/add", views.allowlist_add, name="allowlist_add"),
     path("widgets/<str:widget_id>/allowlist/remove", views.allowlist_remove, name="allowlist_remove"),
+    path("widgets/<str:widget_id>/insights", insights_views.insights_page, name="insights"),
     # Playground (issue 5): widgets/playground.py
     path("playground/", playground.playground, name="playground"),
 ]

@@ -1,0 +1,155 @@
+"""Verification log and insights: aggregation on known sequences, API, page, monitor preview."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from widgets import insights, outcomes
+from widgets.models import UnsignedField, VerificationLog
+
+NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
+
+
+def log(widget, minutes_ago, code, **extra):
+    return VerificationLog.objects.create(widget=widget, at=NOW - timedelta(minutes=minutes_ago), code=code, **extra)
+
+
+@pytest.fixture
+def sequence(widget_a, registered_ec):
+    """A known sequence: 5 ok (kid site-1), 2 bad_signature, 1 expired, 1 unsigned, 1 monitor would-reject,
+    one of them 40 days old (outside every window)."""
+    for m in (1, 2, 3, 65, 130):
+        log(widget_a, m, "ok", kid="site-1", alg="ES256", payload_format="fields")
+    log(widget_a, 5, "bad_signature")
+    log(widget_a, 6 * 60 + 5, "bad_signature")
+    log(widget_a, 3 * 24 * 60, "expired")
+    log(widget_a, 10, "unsigned", unsigned_labels=["page_url", "coupon"], rejected_labels=["coupon"])
+    log(widget_a, 11, "unsigned", would_reject="unknown_key", unsigned_labels=["coupon"])
+    log(widget_a, 40 * 24 * 60, "bad_signature")
+    UnsignedField.objects.create(widget=widget_a, label="page_url")
+    return widget_a
+
+
+def test_24h_window_counts(sequence):
+    s = insights.summarize(sequence, "24h", now=NOW)
+    assert s["total"] == 9
+    assert s["by_code"] == {"ok": 5, "bad_signature": 2, "unsigned": 2}
+    assert len(s["series"]) == 24
+    assert sum(sum(b["counts"].values()) for b in s["series"]) == 9
+    # The newest bucket holds the last hour: 3 ok, 1 bad_signature, 2 unsigned.
+    assert s["series"][-1]["counts"] == {"ok": 3, "bad_signature": 1, "unsigned": 2}
+    assert s["top_failures"][0]["code"] == "bad_signature" and s["top_failures"][0]["count"] == 2
+    assert "R‖S" in s["top_failures"][0]["fix"]
+
+
+def test_7d_and_30d_windows(sequence):
+    week = insights.summarize(sequence, "7d", now=NOW)
+    assert week["total"] == 10 and week["by_code"]["expired"] == 1
+    assert week["bucket_seconds"] == 6 * 3600
+    month = insights.summarize(sequence, "30d", now=NOW)
+    assert month["total"] == 10  # the 40-day-old row is outside
+    assert len(month["series"]) in (30, 31)
+
+
+def test_key_share_and_labels(sequence):
+    s = insights.summarize(sequence, "24h", now=NOW)
+    assert s["keys"][0]["kid"] == "site-1" and s["keys"][0]["count"] == 5 and s["keys"][0]["share"] == 1.0
+    labels = {entry["label"]: entry for entry in s["unsigned_labels"]}
+    assert labels["coupon"] == {"label": "coupon", "count": 2, "allowlisted": False}
+    assert labels["page_url"]["allowlisted"] is True
+
+
+def test_enforce_preview(sequence):
+    p = insights.summarize(sequence, "7d", now=NOW)["enforce_preview"]
+    # 3 refused tokens (2 bad_signature + 1 expired) + 1 monitor would-reject, of 10 chats.
+    assert p["chats"] == 10 and p["would_be_refused"] == 4 and p["share_refused"] == 0.4
+    assert p["would_drop_unsigned"] == 1
+    assert {r["code"] for r in p["reasons"]} == {"bad_signature", "expired", "unknown_key"}
+
+
+def test_empty_widget(widget_a):
+    s = insights.summarize(widget_a, "24h", now=NOW)
+    assert s["total"] == 0 and s["top_failures"] == [] and s["enforce_preview"]["share_refused"] == 0.0
+    assert insights.chart(s)["peak"] == 0
+
+
+def test_bad_window(widget_a):
+    from portal.errors import ServiceError
+
+    with pytest.raises(ServiceError):
+        insights.summarize(widget_a, "1y")
+
+
+def test_key_usage_for_revoke_confirmation(sequence):
+    usage = insights.key_usage(sequence, "site-1", now=NOW)
+    assert usage["count"] == 5 and usage["share"] == 1.0
+    assert insights.key_usage(sequence, "other", now=NOW)["count"] == 0
+
+
+def test_chart_geometry_busy(sequence):
+    s = insights.summarize(sequence, "24h", now=NOW)
+    c = insights.chart(s)
+    assert c["peak"] == 6
+    last = c["bars"][-1]
+    assert last["total"] == 6
+    # Stacked: segment heights add up to the plot height for the peak bar.
+    assert abs(sum(seg["h"] for seg in last["segments"]) - c["plot_h"]) < 0.5
+    styles = {entry["code"]: entry for entry in c["legend"]}
+    assert styles["bad_signature"]["pattern"] != "solid"  # readable without colour
+
+
+def test_api_insights(api_a, api_b, sequence):
+    status, body = api_a.get(f"/api/v1/widgets/{sequence.public_id}/insights?window=30d")
+    assert status == 200
+    assert body["window"] == "30d" and body["total"] >= 1
+    assert body["from"].endswith("Z")
+    status, body = api_a.get(f"/api/v1/widgets/{sequence.public_id}/insights?window=1y")
+    assert status == 400 and body["error"]["field"] == "window"
+    status, body = api_b.get(f"/api/v1/widgets/{sequence.public_id}/insights")
+    assert status == 404
+
+
+def test_page_renders_svg_for_busy_and_empty(alice_client, bob_client, charlie_client, sequence, widget_a):
+    url = f"/t/acme/widgets/{sequence.public_id}/insights?window=30d"
+    response = bob_client.get(url)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<svg" in html and "Top failure reasons" in html and "coupon" in html
+    assert charlie_client.get(url).status_code == 404
+    VerificationLog.objects.all().delete()
+    html = alice_client.get(url).content.decode()
+    assert "Nothing to chart yet" in html
+
+
+def test_api_verify_writes_log_rows_in_batches(api_a, widget_a, settings):
+    settings.SIGNET = {**settings.SIGNET, "VERIFICATION_LOG_FLUSH_EVERY": 3}
+    body = {"unsigned_data": [{"label": "page_url", "data": "/x", "type": "string"}]}
+    for _ in range(2):
+        assert api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify", body)[0] == 200
+    assert VerificationLog.objects.count() == 0  # buffered
+    api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify", body)
+    rows = list(VerificationLog.objects.all())
+    assert len(rows) == 3
+    assert rows[0].code == "unsigned" and rows[0].unsigned_labels == ["page_url"]
+    assert rows[0].api_key_prefix and rows[0].payload_format == "none"
+
+
+def test_log_never_holds_values(api_a, widget_a):
+    secret = "jane.doe@example.com"
+    body = {
+        "unsigned_data": [{"label": "email", "data": secret, "type": "string"}],
+        "signed_interaction_data": "eyJhbGciOiJub25lIn0.eyJlbWFpbCI6ImphbmUifQ.",
+    }
+    api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify", body)
+    outcomes.flush()
+    row = VerificationLog.objects.get()
+    dumped = repr(VerificationLog.objects.values().get())
+    assert secret not in dumped and "eyJ" not in dumped
+    assert row.unsigned_labels == ["email"]
+
+
+def test_prune(widget_a):
+    log(widget_a, 0, "ok")
+    VerificationLog.objects.create(widget=widget_a, at=datetime.now(tz=UTC) - timedelta(days=40), code="ok")
+    assert outcomes.prune(days=30) == 1
+    assert VerificationLog.objects.count() == 1
