@@ -9,6 +9,7 @@ from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.errors import ServiceError
@@ -20,6 +21,7 @@ from portal.tenancy import tenant_view
 log = logging.getLogger("signet")
 
 
+@csrf_exempt  # no state, no cookies: a POST gets a plain 405, never a CSRF page
 @never_cache
 @require_GET
 def healthz(request):

@@ -2,6 +2,7 @@
 
 import time
 
+from django.db import transaction
 from django.http import JsonResponse
 
 from keys import jose
@@ -27,13 +28,14 @@ def widgets(request):
     if request.method == "GET":
         items = widgets_of(tenant=request.tenant).prefetch_related("unsigned_fields")
         return 200, {"widgets": [widget_json(w, sorted(f.label for f in w.unsigned_fields.all())) for w in items]}
-    body = require_object(request.json)
+    body = dict(require_object(request.json))
     if "name" not in body:
         raise ApiError("invalid_request", "'name' is required.", field="name")
     labels = body.pop("unsigned_fields", None)
-    widget = widget_create(tenant=request.tenant, actor=_actor(request), **body)
-    if labels is not None:
-        unsigned_fields_set(widget=widget, labels=labels, actor=_actor(request))
+    with transaction.atomic():  # a bad allowlist leaves no widget behind
+        widget = widget_create(tenant=request.tenant, name=body.pop("name"), changes=body, actor=_actor(request))
+        if labels is not None:
+            unsigned_fields_set(widget=widget, labels=labels, actor=_actor(request), field="unsigned_fields")
     return 201, widget_json(widget)
 
 
@@ -41,11 +43,12 @@ def widgets(request):
 def widget_detail(request, widget_id):
     widget = widget_for(tenant=request.tenant, public_id=widget_id)
     if request.method == "PATCH":
-        body = require_object(request.json)
+        body = dict(require_object(request.json))
         labels = body.pop("unsigned_fields", None)
-        widget = widget_update(widget=widget, changes=body, actor=_actor(request))
-        if labels is not None:
-            unsigned_fields_set(widget=widget, labels=labels, actor=_actor(request))
+        with transaction.atomic():  # all of the PATCH or none of it
+            widget = widget_update(widget=widget, changes=body, actor=_actor(request))
+            if labels is not None:
+                unsigned_fields_set(widget=widget, labels=labels, actor=_actor(request), field="unsigned_fields")
     return 200, widget_json(widget)
 
 

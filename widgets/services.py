@@ -141,8 +141,9 @@ def clean_widget_changes(changes: dict) -> dict:
     return cleaned
 
 
-def widget_create(*, tenant, name: str, actor=None, **changes) -> Widget:
-    cleaned = clean_widget_changes({"name": name, **changes})
+def widget_create(*, tenant, name: Any, actor=None, changes: dict | None = None, **fields) -> Widget:
+    """Create a widget; `changes` (API bodies) and `fields` (Python callers) are writable widget fields."""
+    cleaned = clean_widget_changes({**(changes or {}), **fields, "name": name})
     widget = Widget(tenant=tenant)
     _apply(widget, cleaned)
     with transaction.atomic():
@@ -189,15 +190,15 @@ def widget_update(*, widget: Widget, changes: dict, actor=None) -> Widget:
     return widget
 
 
-def _clean_label(label: Any) -> str:
+def _clean_label(label: Any, *, field: str = "fields") -> str:
     if not isinstance(label, str):
-        raise ServiceError("invalid_request", "Each label must be a string.", field="fields")
+        raise ServiceError("invalid_request", "Each label must be a string.", field=field)
     label = label.strip()
     if not LABEL_RE.match(label):
         raise ServiceError(
             "invalid_request",
             "A label is 1 to 100 characters: letters, digits, space and _ . - : / @, starting with a letter or digit.",
-            field="fields",
+            field=field,
         )
     return label
 
@@ -207,15 +208,15 @@ def _bump(widget: Widget) -> None:
     config.invalidate_on_commit(widget.public_id)
 
 
-def unsigned_fields_set(*, widget: Widget, labels: Any, actor=None) -> list[str]:
-    """Replace the allowlist with `labels` (the API's PUT)."""
+def unsigned_fields_set(*, widget: Widget, labels: Any, actor=None, field: str = "fields") -> list[str]:
+    """Replace the allowlist with `labels` (the API's PUT); `field` names the input in errors."""
     if not isinstance(labels, list):
-        raise ServiceError("invalid_request", "'fields' must be a list of labels.", field="fields")
+        raise ServiceError("invalid_request", f"'{field}' must be a list of labels.", field=field)
     if len(labels) > MAX_UNSIGNED_FIELDS:
-        raise ServiceError("invalid_request", f"At most {MAX_UNSIGNED_FIELDS} labels.", field="fields")
+        raise ServiceError("invalid_request", f"At most {MAX_UNSIGNED_FIELDS} labels.", field=field)
     wanted = []
     for label in labels:
-        label = _clean_label(label)
+        label = _clean_label(label, field=field)
         if label not in wanted:
             wanted.append(label)
     with transaction.atomic():
@@ -238,7 +239,7 @@ def unsigned_fields_set(*, widget: Widget, labels: Any, actor=None) -> list[str]
 
 
 def unsigned_field_add(*, widget: Widget, label: Any, note: str = "", actor=None) -> UnsignedField:
-    label = _clean_label(label)
+    label = _clean_label(label, field="label")
     note = _text("note", note or "", max_len=200)
     try:
         with transaction.atomic():

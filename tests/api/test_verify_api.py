@@ -34,7 +34,10 @@ def test_claims_object_rs256(api_a, widget_a, rsa_key, claims):
     # Registered claims are reported, not fields; order of the others is the signed order.
     assert set(body["claims"]) == {"iat", "exp", "jti", "sub"}
     assert [(f["label"], f["type"]) for f in body["fields"]] == [
-        ("name", "string"), ("isLoggedIn", "boolean"), ("email", "string"), ("customerId", "number"),
+        ("name", "string"),
+        ("isLoggedIn", "boolean"),
+        ("email", "string"),
+        ("customerId", "number"),
         ("prefs", "json"),
     ]
     assert body["fields"][4]["data"] == {"lang": "fr"}
@@ -48,7 +51,10 @@ def test_null_typed_claim(api_a, widget_a, registered_ec, ec_key):
 
 
 def test_no_token_off_everything_passes(api_a, widget_a):
-    unsigned = [{"label": "page_url", "data": "https://x", "type": "string"}, {"label": "name", "data": "Eve", "type": "string"}]
+    unsigned = [
+        {"label": "page_url", "data": "https://x", "type": "string"},
+        {"label": "name", "data": "Eve", "type": "string"},
+    ]
     status, body = verify(api_a, widget_a, {"unsigned_data": unsigned})
     assert status == 200
     assert body["verified"] is False and body["kid"] is None and body["alg"] is None
@@ -60,7 +66,10 @@ def test_no_token_off_everything_passes(api_a, widget_a):
 def test_no_token_enforce_only_allowlist(api_a, widget_a):
     widget_update(widget=widget_a, changes={"signed_required": True})
     unsigned_fields_set(widget=widget_a, labels=["page_url"])
-    unsigned = [{"label": "page_url", "data": "https://x", "type": "string"}, {"label": "name", "data": "Eve", "type": "string"}]
+    unsigned = [
+        {"label": "page_url", "data": "https://x", "type": "string"},
+        {"label": "name", "data": "Eve", "type": "string"},
+    ]
     status, body = verify(api_a, widget_a, {"unsigned_data": unsigned})
     assert status == 200
     assert [f["label"] for f in body["fields"]] == ["page_url"]
@@ -70,7 +79,10 @@ def test_no_token_enforce_only_allowlist(api_a, widget_a):
 def test_unsigned_cannot_shadow_signed(api_a, widget_a, registered_ec, ec_key, fields_payload):
     unsigned_fields_set(widget=widget_a, labels=["name", "page_url"])
     token = ec_key.sign(fields_payload, headers={"kid": "site-1"})
-    unsigned = [{"label": "name", "data": "Mallory", "type": "string"}, {"label": "page_url", "data": "/x", "type": "string"}]
+    unsigned = [
+        {"label": "name", "data": "Mallory", "type": "string"},
+        {"label": "page_url", "data": "/x", "type": "string"},
+    ]
     status, body = verify(api_a, widget_a, {"signed_interaction_data": token, "unsigned_data": unsigned})
     assert status == 200
     names = [f for f in body["fields"] if f["label"] == "name"]
@@ -83,7 +95,10 @@ def test_valid_token_enforce_allowlist_applies(api_a, widget_a, registered_ec, e
     widget_update(widget=widget_a, changes={"enforcement": "enforce"})
     unsigned_fields_set(widget=widget_a, labels=["page_url"])
     token = ec_key.sign(fields_payload, headers={"kid": "site-1"})
-    unsigned = [{"label": "page_url", "data": "/", "type": "string"}, {"label": "coupon", "data": "FREE", "type": "string"}]
+    unsigned = [
+        {"label": "page_url", "data": "/", "type": "string"},
+        {"label": "coupon", "data": "FREE", "type": "string"},
+    ]
     status, body = verify(api_a, widget_a, {"signed_interaction_data": token, "unsigned_data": unsigned})
     assert status == 200
     assert [f["label"] for f in body["fields"]] == ["name", "customer_id", "logged_in", "page_url"]
@@ -221,8 +236,9 @@ def test_batch_bad_shape(api_a, widget_a, items):
 
 
 def test_batch_item_shape_error_names_item(api_a, widget_a):
-    status, body = api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify-batch",
-                              {"items": [{}, {"unsigned_data": 3}]})
+    status, body = api_a.post(
+        f"/api/v1/widgets/{widget_a.public_id}/verify-batch", {"items": [{}, {"unsigned_data": 3}]}
+    )
     assert status == 400 and body["error"]["field"] == "items[1].unsigned_data"
 
 
@@ -233,7 +249,9 @@ def test_token_too_large(api_a, widget_a, registered_ec, ec_key):
     assert status == 422 and body["error"]["code"] == "token_too_large"
 
 
-def test_warm_verify_reads_no_table(api_a, widget_a, registered_ec, ec_key, fields_payload, django_assert_max_num_queries):
+def test_warm_verify_reads_no_table(
+    api_a, widget_a, registered_ec, ec_key, fields_payload, django_assert_max_num_queries
+):
     token = ec_key.sign(fields_payload, headers={"kid": "site-1"})
     assert verify(api_a, widget_a, {"signed_interaction_data": token})[0] == 200  # cold: loads and caches
     # Warm, no jti: API key, tenant, widget snapshot and last_used markers all come from caches.

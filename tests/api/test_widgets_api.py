@@ -208,3 +208,31 @@ def test_healthz_database_down(client, db, monkeypatch):
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "service_unavailable"
+
+
+@pytest.mark.parametrize("extra", [{"tenant": 1}, {"actor": "x"}, {"changes": {}}, {"config_version": 9}])
+def test_create_refuses_internal_names(api_a, extra):
+    status, body = api_a.post("/api/v1/widgets", {"name": "ok", **extra})
+    assert status == 400
+    assert envelope(body, "invalid_request")["field"] == next(iter(extra))
+    assert Widget.objects.count() == 0
+
+
+def test_create_with_bad_allowlist_names_the_field_and_stores_nothing(api_a):
+    status, body = api_a.post("/api/v1/widgets", {"name": "ok", "unsigned_fields": [1]})
+    assert status == 400 and body["error"]["field"] == "unsigned_fields"
+    assert Widget.objects.count() == 0
+
+
+def test_patch_with_bad_allowlist_changes_nothing(api_a, widget_a):
+    status, body = api_a.call(
+        "PATCH", f"/api/v1/widgets/{widget_a.public_id}", {"name": "Renamed", "unsigned_fields": "page_url"}
+    )
+    assert status == 400 and body["error"]["field"] == "unsigned_fields"
+    widget_a.refresh_from_db()
+    assert widget_a.name == "Acme chat"
+
+
+def test_healthz_post_is_405_not_csrf_page(client, db):
+    response = client.post("/healthz")
+    assert response.status_code == 405
