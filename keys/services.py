@@ -1,7 +1,12 @@
-"""Writes to signing keys: register, revoke, expire. Each in one transaction with its audit event."""
+"""Writes to signing keys: register, revoke, expire. Each in one transaction with its audit event.
 
+Only public material is ever stored or logged: a refused paste (above all a
+private key) leaves no row, no audit detail and no log line holding its text.
+"""
+
+import logging
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -15,6 +20,8 @@ from portal.errors import ServiceError
 from portal.services import audit_record
 from widgets import config
 from widgets.models import Widget
+
+log = logging.getLogger("signet.keys")
 
 KID_RE = re.compile(r"^[A-Za-z0-9._~:@+=\-]{1,200}$")
 
@@ -39,7 +46,7 @@ def parse_expiry(value: Any) -> datetime | None:
     else:
         raise ServiceError("invalid_request", "'expires_at' must be an RFC 3339 string.", field="expires_at")
     if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, timezone.UTC)
+        moment = timezone.make_aware(moment, UTC)
     if moment <= timezone.now():
         raise ServiceError(
             "invalid_request", "'expires_at' is in the past; give a future time or none.", field="expires_at"
@@ -58,19 +65,31 @@ def signing_key_register(
     actor=None,
 ) -> tuple[SigningKey, tuple[str, ...]]:
     """Parse, check and store a public key; return it with any warnings (e.g. certificate expiry)."""
-    if public_key is None or public_key == "":
-        raise ServiceError("invalid_key", "Paste a public key (PEM, certificate or JWK).", field="public_key")
+    if public_key is None:
+        raise ServiceError(
+            "invalid_request", "'public_key' is required: PEM text, a JWK object or JWK JSON text.", field="public_key"
+        )
     if not isinstance(public_key, (str, dict)):
         raise ServiceError(
-            "invalid_key", "'public_key' must be PEM text, a JWK object or JWK JSON text.", field="public_key"
+            "invalid_request", "'public_key' must be PEM text, a JWK object or JWK JSON text.", field="public_key"
         )
     try:
         imported = import_public_key(public_key)
     except KeyImportError as exc:
+        if exc.code == "private_key_rejected":
+            # Who and where only: the pasted text never reaches a log line.
+            log.warning("private key refused for widget %s; nothing was stored", widget.public_id)
         raise ServiceError(exc.code, exc.message, field="public_key") from None
     facts = imported.facts
 
     if kid in (None, ""):
+        if imported.kid_hint and not KID_RE.match(imported.kid_hint):
+            raise ServiceError(
+                "invalid_request",
+                "The JWK's own 'kid' cannot be used: a kid must be 1 to 200 characters from A-Z a-z 0-9 "
+                "and . _ ~ : @ + = - . Send a 'kid' with the key, or fix the JWK's kid.",
+                field="kid",
+            )
         kid = imported.kid_hint or facts.jwk_thumbprint
     if not isinstance(kid, str) or not KID_RE.match(kid):
         raise ServiceError(
@@ -87,17 +106,7 @@ def signing_key_register(
         # A certificate's key stops verifying when the certificate does.
         expiry = imported.certificate_not_after if imported.certificate_not_after > timezone.now() else expiry
 
-    existing = SigningKey.objects.filter(widget=widget, fingerprint_sha256=facts.fingerprint_sha256).first()
-    if existing:
-        raise ServiceError(
-            "duplicate_key",
-            f"This public key is already registered on this widget as '{existing.kid}'.",
-            field="public_key",
-        )
-    if SigningKey.objects.filter(widget=widget, kid=kid).exists():
-        raise ServiceError(
-            "duplicate_key", f"The kid '{kid}' is already used by another key on this widget.", field="kid"
-        )
+    _refuse_clash(widget=widget, fingerprint=facts.fingerprint_sha256, kid=kid)
     try:
         with transaction.atomic():
             key = SigningKey.objects.create(
@@ -133,11 +142,39 @@ def signing_key_register(
             )
             config.invalidate_on_commit(widget.public_id)
     except IntegrityError:
-        # Lost a race with an identical registration: the constraint decides.
+        # Lost a race with a concurrent registration: the unique constraints decided.
+        key = None
+    if key is None:
+        # Say which one, outside the except block so no database error is chained to the refusal.
+        _refuse_clash(widget=widget, fingerprint=facts.fingerprint_sha256, kid=kid)
         raise ServiceError(
             "duplicate_key", "This key or kid was registered on this widget a moment ago.", field="public_key"
-        ) from None
+        )
     return key, imported.warnings
+
+
+def _refuse_clash(*, widget: Widget, fingerprint: str, kid: str) -> None:
+    """duplicate_key when the widget already has this public key (any status) or this kid."""
+    existing = SigningKey.objects.filter(widget=widget, fingerprint_sha256=fingerprint).only("kid", "status").first()
+    if existing:
+        if existing.status == KeyStatus.REVOKED:
+            raise ServiceError(
+                "duplicate_key",
+                f"This public key was registered on this widget as '{existing.kid}' and revoked; a revoked key "
+                "cannot come back. Make a new key pair and register its public key.",
+                field="public_key",
+            )
+        raise ServiceError(
+            "duplicate_key",
+            f"This public key is already registered on this widget as '{existing.kid}'.",
+            field="public_key",
+        )
+    if SigningKey.objects.filter(widget=widget, kid=kid).exists():
+        raise ServiceError(
+            "duplicate_key",
+            f"The kid '{kid}' is already used by another key on this widget; choose another kid.",
+            field="kid",
+        )
 
 
 def signing_key_revoke(*, key: SigningKey, actor=None, reason: str = "") -> SigningKey:
