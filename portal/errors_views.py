@@ -1,6 +1,8 @@
 """404/500 handlers: the API always answers with its JSON envelope, pages with a page."""
 
+from django.http import HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 
 from portal.api import error_response
 
@@ -18,4 +20,5 @@ def handler404_view(request, exception=None):
 def handler500_view(request):
     if _is_api(request):
         return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
-    return render(request, "500.html", status=500)
+    # No request context: the failure may be the database that context processors read.
+    return HttpResponse(render_to_string("500.html"), status=500)

@@ -17,10 +17,21 @@ from widgets.models import CLAIM_TYPES, Enforcement, Widget
 MAX_PASTE_CHARS = 20_000
 
 
-def attach_error(form: forms.Form, exc: ServiceError, *, default_field: str | None = None) -> None:
-    """Show a service refusal next to its field (or at the top of the form)."""
-    field = exc.field if exc.field in form.fields else default_field
-    form.add_error(field, exc.message)
+def attach_error(
+    form: forms.Form, exc: ServiceError, *, default_field: str | None = None, field_map: dict | None = None
+) -> None:
+    """Show a service refusal next to its field (or at the top of the form), in the form's own words.
+
+    The services speak the API's field names ('leeway_seconds'); on a page the
+    person sees labels, so the quoted API name is replaced by the field's label.
+    """
+    field = (field_map or {}).get(exc.field, exc.field)
+    if field not in form.fields:
+        field = default_field
+    message = exc.message
+    if field and exc.field:
+        message = message.replace(f"'{exc.field}'", str(form.fields[field].label))
+    form.add_error(field, message)
 
 
 class WidgetCreateForm(forms.Form):
@@ -42,7 +53,7 @@ def parse_required_claims(text: str) -> dict:
     text = (text or "").strip()
     if not text:
         return {}
-    if text.startswith("{"):
+    if text.startswith(("{", "[")):
         try:
             value = json.loads(text)
         except ValueError:
@@ -189,6 +200,8 @@ class SigningKeyForm(forms.Form):
     )
 
     def __init__(self, *args, developer_only: bool = False, **kwargs):
+        # The widget page holds several forms: ids must not collide (labels point at them).
+        kwargs.setdefault("auto_id", "key_%s")
         super().__init__(*args, **kwargs)
         if developer_only:
             # Developers register test keys only; the view forces is_test.
@@ -209,8 +222,8 @@ class KeyRevokeForm(forms.Form):
     reason = forms.CharField(
         required=False,
         max_length=200,
-        label="Reason (optional, kept in the audit log)",
-        help_text="For example: rotated to web-2025-q3, or: private key exposed.",
+        label="Reason",
+        help_text="Kept in the audit log. For example: rotated to web-2025-q3, or: private key exposed.",
     )
 
 
@@ -224,3 +237,7 @@ class UnsignedFieldForm(forms.Form):
     note = forms.CharField(
         required=False, max_length=400, label="Note", help_text="Optional: why this field may arrive unsigned."
     )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "unsigned_%s")
+        super().__init__(*args, **kwargs)

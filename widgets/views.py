@@ -109,11 +109,18 @@ def widget_create_view(request):
 # --- the widget page ---------------------------------------------------------------
 
 
+def _breakable(fingerprint: str) -> list[str]:
+    """Fingerprint pieces, each ending in its colon: the page may wrap a line only between bytes."""
+    parts = fingerprint.split(":")
+    return [f"{part}:" for part in parts[:-1]] + parts[-1:]
+
+
 def _keys_with_status(widget: Widget) -> list[SigningKey]:
     now = timezone.now()
     keys = list(signing_keys_of(widget=widget))
     for key in keys:
         key.display_status = key.effective_status
+        key.fingerprint_parts = _breakable(key.fingerprint_sha256)
         key.used_recently = bool(key.last_used_at and now - key.last_used_at < RECENT_USE)
     return keys
 
@@ -189,9 +196,7 @@ def key_add(request, widget_id):
             )
         except ServiceError as exc:
             refusal_code = exc.code
-            if exc.field == "expires_at":
-                exc.field = "expires_on"
-            attach_error(form, exc, default_field="public_key")
+            attach_error(form, exc, default_field="public_key", field_map={"expires_at": "expires_on"})
         else:
             messages.success(request, f"Key '{key.kid}' registered. Fingerprint: {key.fingerprint_sha256}")
             for warning in warnings:
@@ -233,6 +238,7 @@ def key_revoke(request, widget_id, kid):
         "widget": widget,
         "key": key,
         "status": status,
+        "fingerprint_parts": _breakable(key.fingerprint_sha256),
         "form": form,
         "is_last_active": status == KeyStatus.ACTIVE and not other_active,
         "used_recently": bool(key.last_used_at and now - key.last_used_at < RECENT_USE),
@@ -253,9 +259,7 @@ def allowlist_add(request, widget_id):
                 widget=widget, label=form.cleaned_data["label"], note=form.cleaned_data["note"], actor=request.user
             )
         except ServiceError as exc:
-            if exc.field == "fields":
-                exc.field = "label"
-            attach_error(form, exc, default_field="label")
+            attach_error(form, exc, default_field="label", field_map={"fields": "label"})
         else:
             messages.success(request, f"'{field.label}' may now arrive unsigned.")
             return _to_section(request, widget, "unsigned")

@@ -1,0 +1,101 @@
+"""Browser tests: pytest-django's live server driven by Debian's Chromium through Playwright.
+
+No browser is downloaded: Playwright launches /usr/bin/chromium (scripts/ensure-chromium
+installs it). Screenshots of the main pages go to test-artifacts/screenshots/.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM calls in
+# the same thread are still synchronous and safe here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("SIGNET_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 812}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (scripts/ensure-chromium) or deselect -m browser"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class PageErrors:
+    """Console errors and CSP violations seen by a page; a clean page has none."""
+
+    def __init__(self):
+        self.items = []
+
+    def attach(self, page):
+        page.on("console", lambda msg: msg.type == "error" and self.items.append(msg.text))
+        page.on("pageerror", lambda exc: self.items.append(str(exc)))
+
+
+@pytest.fixture
+def page_errors():
+    return PageErrors()
+
+
+def _new_page(browser, page_errors, viewport, base_url):
+    context = browser.new_context(viewport=viewport, base_url=base_url, locale="en-US", timezone_id="UTC")
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page_errors.attach(page)
+    return context, page
+
+
+@pytest.fixture
+def page(browser, live_server, page_errors):
+    context, page = _new_page(browser, page_errors, DESKTOP, live_server.url)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone_page(browser, live_server, page_errors):
+    context, page = _new_page(browser, page_errors, PHONE, live_server.url)
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshot():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name, *, full_page=False):
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    return take
+
+
+def login(page, username, password):
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
