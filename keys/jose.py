@@ -26,7 +26,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jose import jws as jose_jws
 from jose.backends.cryptography_backend import CryptographyECKey, CryptographyRSAKey
-from jose.exceptions import JOSEError
 
 EC_CURVES = {
     "secp256r1": ("P-256", "ES256", 32),

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
-from keys import engine
+from keys import engine, platform
+from keys.models import SigningKey
 from portal import sharedcache
 from portal.errors import ServiceError
-from widgets import replay
+from widgets import replay, sessions
 from widgets.config import WidgetSnapshot
 from widgets.models import Enforcement
 
@@ -125,10 +127,6 @@ def _mark_key_used(snapshot: WidgetSnapshot, kid: str) -> None:
     """last_used_at at most once a minute per key: no database write per verification."""
     pk = snapshot.key_pks.get(kid)
     if pk is not None and sharedcache.add(f"key-used:{pk}", 1, 60):
-        from django.utils import timezone
-
-        from keys.models import SigningKey
-
         SigningKey.objects.filter(pk=pk).update(last_used_at=timezone.now())
 
 
@@ -158,7 +156,9 @@ def verify_item(
             would_reject = {"code": "signature_required", "message": message}
     else:
         try:
-            verified = _verify_token(snapshot, item.token, now=now, consume_jti=consume_jti)
+            verified = _verify_token(
+                snapshot, item.token, now=now, consume_jti=consume_jti, session_requested=item.issue_session
+            )
         except engine.VerificationError as exc:
             if mode != Enforcement.MONITOR:
                 return _rejection(exc.code, exc.message)
@@ -186,11 +186,45 @@ def verify_item(
         body["would_reject"] = would_reject
     if verified is not None:
         _mark_key_used(snapshot, verified.kid)
+        if item.token.count(".") == 4:  # decrypted from a compact JWE (see _verify_token)
+            body["encrypted"] = True
+    if item.issue_session:
+        # A session stands for a verified visitor only; a dry run (playground) stores none.
+        if verified is None:
+            reason = would_reject or {
+                "code": "signature_required",
+                "message": "Issuing a session needs signed interaction data that verifies.",
+            }
+            return _rejection(reason["code"], reason["message"])
+        if consume_jti:
+
+            body["session"] = sessions.session_issue(
+                snapshot=snapshot, verified=verified, fields=signed_fields, now=now
+            )
     return 200, body
 
 
-def _verify_token(snapshot: WidgetSnapshot, token: str, *, now: float, consume_jti: bool) -> engine.VerifiedToken:
+def _verify_token(
+    snapshot: WidgetSnapshot, token: str, *, now: float, consume_jti: bool, session_requested: bool = False
+) -> engine.VerifiedToken:
+
+    if platform.is_encrypted(token):
+        # Decrypt (RSA-OAEP-256 + A256GCM only, checked before any key is used),
+        # then verify the inner JWS exactly like a plain token.
+        token = platform.decrypt_interaction_data(
+            tenant_id=snapshot.tenant_id, token=token, max_bytes=snapshot.policy.max_token_bytes
+        )
+    elif snapshot.encryption_required and token.count(".") == 2:
+        raise engine.VerificationError(
+            "encryption_required",
+            "This widget requires encrypted interaction data: encrypt the signed JWS as a compact JWE "
+            "(RSA-OAEP-256, A256GCM) to the key on the Encryption keys page.",
+        )
     verified = engine.verify(token, keys=snapshot.candidates(now), policy=snapshot.policy, now=now)
+    if session_requested:
+        # Before the jti is consumed: a token refused here can be sent again once fixed.
+
+        sessions.visitor_id(verified, snapshot.session_subject_claim)
     jti = verified.jti
     if jti is not None and consume_jti:
         if verified.exp is not None:
