@@ -98,7 +98,7 @@ def _build(current_text: str, previous: tuple[str, ...], secret_key: str, with_d
     return Keyring(current=current, by_id=by_id)
 
 
-def keyring(*, with_development: bool = False) -> Keyring:
+def keyring(*, with_development: bool = False, announce: bool = True) -> Keyring:
     """The configured KEKs: the current one seals, every one listed opens."""
     ring = _build(
         settings.SIGNET_KEK or "",
@@ -106,15 +106,19 @@ def keyring(*, with_development: bool = False) -> Keyring:
         settings.SECRET_KEY,
         with_development,
     )
-    if ring.current.development and not _warned.is_set():
+    if announce and ring.current.development and not _warned.is_set():
         _warned.set()
         log.warning(DEV_KEK_WARNING)
     return ring
 
 
-def check() -> Kek:
-    """Validate the configuration now (for start-up): the current KEK, or ImproperlyConfigured."""
-    return keyring().current
+def check(*, announce: bool = False) -> Kek:
+    """Validate the configuration now (for start-up): the current KEK, or ImproperlyConfigured.
+
+    Every process checks at start-up (keys/apps.py); only servers announce a
+    development KEK (portal/wsgi.py), so management commands keep a clean stderr.
+    """
+    return keyring(announce=announce).current
 
 
 def seal(plaintext: bytes, *, aad: bytes) -> str:
