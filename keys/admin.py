@@ -27,11 +27,25 @@ class SigningKeyAdmin(admin.ModelAdmin):
         "created_at",
         "revoked_at",
         "last_used_at",
+        # Changed only through the services (audit, cache invalidation): use the action below.
+        "status",
+        "expires_at",
+        "is_test",
     ]
+    actions = ["revoke_keys"]
 
     def has_add_permission(self, request):
         # Keys enter through the portal or the API, where intake refuses private keys.
         return False
+
+    @admin.action(description="Revoke the selected keys (they stop verifying at once)")
+    def revoke_keys(self, request, queryset):
+        from keys.services import signing_key_revoke
+
+        keys = list(queryset.select_related("widget__tenant"))
+        for key in keys:
+            signing_key_revoke(key=key, actor=request.user, reason="Django admin")
+        self.message_user(request, f"Revoked {len(keys)} key(s).")
 
 
 @admin.register(EncryptionKey)

@@ -16,6 +16,7 @@ import base64
 import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -389,6 +390,9 @@ class SignedCompact:
     notes: tuple[str, ...] = ()  # what was repaired in the pasted PEM, for the user to fix at home
 
 
+_PEM_LABEL = re.compile(r"[A-Z0-9 ]{1,40}")
+
+
 def _pem_blocks(text: str) -> list[tuple[str, str]]:
     """[(label, base64 body without white space)] of every PEM block in `text`."""
     blocks, position = [], 0
@@ -400,10 +404,14 @@ def _pem_blocks(text: str) -> list[tuple[str, str]]:
         if label_end < 0:
             return blocks
         label = text[start + 11 : label_end].strip()
+        if not _PEM_LABEL.fullmatch(label):
+            # A damaged BEGIN line: the "label" may hold the key body itself, so never echo it.
+            raise SigningInputError("The -----BEGIN … line of the key is damaged: copy the whole key again.")
         footer = f"-----END {label}-----"
         end = text.find(footer, label_end + 5)
         if end < 0:
-            raise SigningInputError(f"The '-----END {label}-----' line is missing: copy the whole key again.")
+            shown = label if label in PEM_PRIVATE_LABELS or label.endswith(("PUBLIC KEY", "CERTIFICATE")) else "…"
+            raise SigningInputError(f"The '-----END {shown}-----' line is missing: copy the whole key again.")
         body = text[label_end + 5 : end]
         blocks.append((label, body))
         position = end + len(footer)

@@ -6,7 +6,7 @@ private key) leaves no row, no audit detail and no log line holding its text.
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -23,6 +23,7 @@ from widgets.models import Widget
 
 log = logging.getLogger("signet.keys")
 
+MAX_EXPIRY = timedelta(days=3653)
 KID_RE = re.compile(r"^[A-Za-z0-9._~:@+=\-]{1,200}$")
 
 
@@ -45,8 +46,16 @@ def parse_expiry(value: Any) -> datetime | None:
             )
     else:
         raise ServiceError("invalid_request", "'expires_at' must be an RFC 3339 string.", field="expires_at")
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, UTC)
+    try:
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, UTC)
+        moment = moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ServiceError("invalid_request", "'expires_at' is out of range.", field="expires_at") from None
+    if moment > timezone.now() + MAX_EXPIRY:
+        raise ServiceError(
+            "invalid_request", "'expires_at' is more than 10 years away; rotate keys sooner.", field="expires_at"
+        )
     if moment <= timezone.now():
         raise ServiceError(
             "invalid_request", "'expires_at' is in the past; give a future time or none.", field="expires_at"

@@ -36,10 +36,20 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_select_related = ["tenant", "created_by"]
     # Keys are created with `manage.py create_api_key` or the portal, where the secret is shown once.
     exclude = ["key_hash"]
-    readonly_fields = ["tenant", "prefix", "created_by", "created_at", "last_used_at"]
+    readonly_fields = ["tenant", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke_keys"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.action(description="Revoke the selected API keys (requests with them get 401)")
+    def revoke_keys(self, request, queryset):
+        from portal.services import api_key_revoke
+
+        keys = list(queryset.select_related("tenant"))
+        for key in keys:
+            api_key_revoke(api_key=key, actor=request.user)
+        self.message_user(request, f"Revoked {len(keys)} API key(s).")
 
 
 @admin.register(AuditEvent)

@@ -9,12 +9,13 @@ HTML page or a traceback.
 import hmac
 import json
 import logging
+import re
 import time
 from functools import wraps
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.http import Http404, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -25,7 +26,8 @@ from portal.models import ApiKey, Tenant, hash_api_key
 
 log = logging.getLogger("signet.api")
 
-API_KEY_CACHE_SECONDS = 300
+API_KEY_CACHE_SECONDS = 60
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class ApiError(ServiceError):
@@ -55,24 +57,49 @@ def _parse_bearer(request) -> tuple[str, str] | None:
 
 
 def _lookup_api_key(prefix: str) -> dict | None:
-    """API key row as a small dict, cached so the warm path reads no table."""
+    """API key row as a small dict, cached so the warm path reads no table.
+
+    Readers only `add`, never `set`: a reader that loaded the row before a
+    revocation committed cannot overwrite what the revocation left (forget_api_key).
+    """
     cached = sharedcache.get(f"apikey:{prefix}")
     if cached is not None:
         return cached or None
-    row = ApiKey.objects.filter(prefix=prefix).values("id", "tenant_id", "key_hash", "revoked_at", "name").first()
-    entry = {**row, "revoked": row["revoked_at"] is not None} if row else {}
-    if entry:
-        entry.pop("revoked_at")
-    sharedcache.set(f"apikey:{prefix}", entry, API_KEY_CACHE_SECONDS)
+    row = ApiKey.objects.filter(prefix=prefix).values("id", "tenant_id", "key_hash", "revoked_at").first()
+    entry = {}
+    if row and row["revoked_at"] is None:
+        entry = {"id": row["id"], "tenant_id": row["tenant_id"], "key_hash": row["key_hash"]}
+    sharedcache.add(f"apikey:{prefix}", entry, API_KEY_CACHE_SECONDS)
     return entry or None
+
+
+def forget_api_key(prefix: str, *, gone: bool) -> None:
+    """After a change to a key: drop its entry now, and again once committed.
+
+    A revoked or deleted key (`gone`) gets a tombstone on commit instead: a reader that
+    loaded the row before the change committed can then never `add` it back.
+    """
+    key = f"apikey:{prefix}"
+    sharedcache.delete(key)
+    if gone:
+        transaction.on_commit(lambda: sharedcache.set(key, {}, API_KEY_CACHE_SECONDS))
+    else:
+        transaction.on_commit(lambda: sharedcache.delete(key))
+
+
+def forget_tenant(tenant_id: int) -> None:
+    sharedcache.delete(f"tenant:{tenant_id}")
+    transaction.on_commit(lambda: sharedcache.delete(f"tenant:{tenant_id}"))
 
 
 def _tenant(tenant_id: int) -> Tenant:
     cached = sharedcache.get(f"tenant:{tenant_id}")
     if cached is not None:
         return Tenant(id=tenant_id, slug=cached[0], name=cached[1])
-    tenant = Tenant.objects.get(pk=tenant_id)
-    sharedcache.set(f"tenant:{tenant_id}", (tenant.slug, tenant.name), API_KEY_CACHE_SECONDS)
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:  # deleted while its API key was cached
+        raise ApiError("unauthenticated", "This API key is not valid or has been revoked.", status=401)
+    sharedcache.add(f"tenant:{tenant_id}", (tenant.slug, tenant.name), API_KEY_CACHE_SECONDS)
     return tenant
 
 
@@ -82,7 +109,7 @@ def authenticate(request) -> None:
         raise ApiError("unauthenticated", "Send a valid API key as 'Authorization: Bearer <key>'.", status=401)
     raw, prefix = parsed
     entry = _lookup_api_key(prefix)
-    if not entry or not hmac.compare_digest(entry["key_hash"], hash_api_key(raw)) or entry["revoked"]:
+    if not entry or not hmac.compare_digest(entry["key_hash"], hash_api_key(raw)):
         raise ApiError("unauthenticated", "This API key is not valid or has been revoked.", status=401)
     request.api_key_id = entry["id"]
     request.api_key_prefix = prefix
@@ -125,9 +152,18 @@ def read_json(request):
     if not body.strip():
         return None
     try:
-        return json.loads(body.decode("utf-8"))
+        value = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ApiError("invalid_request", "The request body is not valid UTF-8 JSON.", field="body") from None
+    # json accepts "\ud800" escapes that decode to lone surrogates: no database or response can hold them.
+    if _SURROGATE_ESCAPE.search(body):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(
+                "invalid_request", "The body holds an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF).", field="body"
+            ) from None
+    return value
 
 
 def api_endpoint(*methods: str, auth: bool = True):

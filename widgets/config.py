@@ -13,6 +13,7 @@ are recomputed when the clock passes the next `expires_at`.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,6 +25,10 @@ from portal import sharedcache
 
 VERSION_TTL = 24 * 3600
 MAX_LOCAL_SNAPSHOTS = 20_000
+# A hard bound on staleness even if a version publish is lost (cache outage, a
+# non-atomic `add` in the file cache): every process re-reads a widget at least
+# this often. One cheap reload per widget per process every few seconds.
+MAX_LOCAL_AGE_SECONDS = 5.0
 
 _local: dict[str, WidgetSnapshot] = {}
 _lock = threading.Lock()
@@ -42,12 +47,17 @@ class KeyRow:
     revoked_at: datetime | None
     fingerprint_sha256: str
     verifier: jose.VerifierKey
+    is_test: bool = False
 
-    def candidate(self, now: float) -> engine.CandidateKey:
+    def candidate(self, now: float, *, allow_test: bool) -> engine.CandidateKey:
         status, detail = self.status, ""
         if status == "active" and self.expires_at is not None and self.expires_at <= now:
             status = "expired"
-        if status == "expired" and self.expires_at is not None:
+        if status == "active" and self.is_test and not allow_test:
+            # Test keys (e.g. made in the playground, possibly by a developer) never vouch for a real visitor.
+            status = "a test key"
+            detail = "test keys verify only in the playground's dry run; register the production public key"
+        elif status == "expired" and self.expires_at is not None:
             detail = f"expired at {datetime.fromtimestamp(self.expires_at, tz=UTC):%Y-%m-%d %H:%M:%S} UTC"
         elif status == "revoked" and self.revoked_at is not None:
             detail = f"revoked at {self.revoked_at:%Y-%m-%d %H:%M} UTC"
@@ -73,21 +83,25 @@ class WidgetSnapshot:
     session_subject_claim: str
     allowlist: frozenset[str]
     key_rows: tuple[KeyRow, ...]
+    loaded_at: float = 0.0  # time.monotonic() when read from the database
     _candidates: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def key_pks(self) -> dict[str, int]:
         return {row.kid: row.pk for row in self.key_rows}
 
-    def candidates(self, now: float) -> tuple[engine.CandidateKey, ...]:
-        """The widget's keys with their status at `now`; rebuilt only when an expiry passes."""
-        cached = self._candidates.get("v")
+    def candidates(self, now: float, *, allow_test: bool = False) -> tuple[engine.CandidateKey, ...]:
+        """The widget's keys with their status at `now`; rebuilt only when an expiry passes.
+
+        Test keys count as active only when `allow_test` (dry runs: the playground, verify_token).
+        """
+        cached = self._candidates.get(allow_test)
         if cached is not None and now < cached[0]:
             return cached[1]
         rows = self.key_rows
         upcoming = [r.expires_at for r in rows if r.status == "active" and r.expires_at and r.expires_at > now]
-        result = tuple(row.candidate(now) for row in rows)
-        self._candidates["v"] = (min(upcoming, default=float("inf")), result)
+        result = tuple(row.candidate(now, allow_test=allow_test) for row in rows)
+        self._candidates[allow_test] = (min(upcoming, default=float("inf")), result)
         return result
 
 
@@ -109,6 +123,7 @@ def _load(tenant_id: int, public_id: str) -> WidgetSnapshot:
                 revoked_at=key.revoked_at,
                 fingerprint_sha256=key.fingerprint_sha256,
                 verifier=jose.load_verifier(key.public_key_pem),
+                is_test=key.is_test,
             )
         )
     labels = frozenset(widget.unsigned_fields.values_list("label", flat=True))
@@ -133,6 +148,7 @@ def _load(tenant_id: int, public_id: str) -> WidgetSnapshot:
         session_subject_claim=widget.session_subject_claim,
         allowlist=labels,
         key_rows=tuple(rows),
+        loaded_at=time.monotonic(),
     )
 
 
@@ -146,7 +162,12 @@ def snapshot_for(*, tenant_id: int, public_id: str) -> WidgetSnapshot:
     """The widget's current snapshot; 404 when the tenant has no such widget."""
     shared_version = sharedcache.get(_version_key(public_id))
     local = _local.get(public_id)
-    if local is not None and local.tenant_id == tenant_id and shared_version == local.version:
+    if (
+        local is not None
+        and local.tenant_id == tenant_id
+        and shared_version == local.version
+        and time.monotonic() - local.loaded_at < MAX_LOCAL_AGE_SECONDS
+    ):
         return local
     snapshot = _load(tenant_id, public_id)
     # `add`, not `set`: never overwrite a newer version published by a writer.

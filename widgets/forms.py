@@ -56,7 +56,7 @@ def parse_required_claims(text: str) -> dict:
     if text.startswith(("{", "[")):
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise forms.ValidationError('This is not valid JSON; write one "name: type" per line instead.') from None
         if not isinstance(value, dict):
             raise forms.ValidationError('Write one "name: type" per line, e.g. "email: string".')

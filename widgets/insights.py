@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncDay, TruncHour
 
 from portal.errors import ServiceError
@@ -126,8 +126,13 @@ def summarize(widget: Widget, window_name: str | None = "7d", *, now: datetime |
     ):
         seen.update(labels or [])
     allowlist = set(widget.unsigned_fields.values_list("label", flat=True))
-    refused_chats = rows.exclude(would_reject="").count() + rows.filter(code__in=list(FIXES)).count()
-    dropping_chats = rows.exclude(rejected_labels=[]).count()
+    counts = rows.aggregate(
+        would=Count("id", filter=~Q(would_reject="")),
+        refused=Count("id", filter=Q(code__in=list(FIXES))),
+        dropping=Count("id", filter=~Q(rejected_labels=[])),
+    )
+    refused_chats = counts["would"] + counts["refused"]
+    dropping_chats = counts["dropping"]
 
     return {
         "widget": widget.public_id,

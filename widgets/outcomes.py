@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
 from widgets.config import WidgetSnapshot
 from widgets.verification import VerifyItem
@@ -93,11 +93,22 @@ def flush() -> int:
     if not rows:
         return 0
     try:
-        VerificationLog.objects.bulk_create(rows, batch_size=500)
+        with transaction.atomic():
+            VerificationLog.objects.bulk_create(rows, batch_size=500)
+        return len(rows)
     except DatabaseError as exc:
-        log.warning("verification log: %d rows not written (%s)", len(rows), exc.__class__.__name__)
-        return 0
-    return len(rows)
+        log.warning("verification log: batch of %d failed (%s); writing row by row", len(rows), exc.__class__.__name__)
+    written = 0
+    for row in rows:  # one bad row must not cost every tenant its log
+        try:
+            with transaction.atomic():
+                row.save(force_insert=True)
+            written += 1
+        except DatabaseError:
+            pass
+    if written < len(rows):
+        log.warning("verification log: %d rows not written", len(rows) - written)
+    return written
 
 
 def prune(*, days: int | None = None) -> int:

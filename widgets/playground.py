@@ -142,7 +142,7 @@ def apply_helper(payload_text: str, helper: str, *, now: float | None = None) ->
     """Set iat/exp/jti in a claims object: (new text, None) or (unchanged text, why not)."""
     try:
         value = json.loads(payload_text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return payload_text, "The payload is not valid JSON yet; fix it first."
     if not isinstance(value, dict):
         return payload_text, "A fields array has no iat, exp or jti; load the claims template to use them."
@@ -393,6 +393,11 @@ def describe_token(token: str, *, keys: list, policy: engine.Policy | None, now:
     return report
 
 
+VIEWER_NO_DECRYPT = (
+    "This token is encrypted. Decrypting it shows the visitor's data, which needs the developer role or higher."
+)
+
+
 def _jwe_layer(request, token: str, *, keys: list, policy, now: float, dry_run: bool) -> dict | None:
     """For a five-part token: its protected header and, when this tenant can decrypt it, the inner JWS."""
     try:
@@ -406,6 +411,9 @@ def _jwe_layer(request, token: str, *, keys: list, policy, now: float, dry_run: 
         layer["header_json"] = _pretty(platform.describe_jwe(token.strip()))
     except engine.VerificationError as exc:
         layer["error"] = {"code": exc.code, "message": exc.message}
+        return layer
+    if not request.membership.has_role(Role.DEVELOPER):
+        layer["error"] = {"code": "forbidden", "message": VIEWER_NO_DECRYPT}
         return layer
     try:
         inner = platform.decrypt_interaction_data(
@@ -469,6 +477,8 @@ def parse_unsigned_text(text: str) -> list:
         raise ServiceError("invalid_request", "unsigned_data is too long for the playground.", field="unsigned_data")
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise ServiceError("invalid_request", "unsigned_data is nested too deeply.", field="unsigned_data") from None
     except ValueError as exc:
         raise ServiceError(
             "invalid_request",
@@ -655,6 +665,10 @@ def _verify(request, widget: Widget, ctx: dict) -> int:
 
     snapshot = config.snapshot_for(tenant_id=request.tenant.id, public_id=widget.public_id)
     now = time.time()
+    if item.token and jose.looks_like_jwe(item.token.strip()) and not request.membership.has_role(Role.DEVELOPER):
+        # Encryption keeps visitor data confidential; read-only members see no decrypted claims.
+        ctx["verify_errors"] = {"token": VIEWER_NO_DECRYPT}
+        return 403
     try:
         status, body = verification.verify_item(snapshot, item, consume_jti=False, now=now)
     except ServiceError as exc:
@@ -693,6 +707,21 @@ def _verify(request, widget: Widget, ctx: dict) -> int:
 # --- sign and encrypt --------------------------------------------------------------------------
 
 
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{24,}")
+
+
+def _safe_message(message: str, private_key: str) -> str:
+    """Second guard: a message that might quote the pasted key is replaced by a fixed one."""
+    body = "".join(private_key.split())
+    if _BASE64_RUN.search(message) or any(chunk in message for chunk in _chunks(body)):
+        return "This private key could not be read: copy the whole PEM key again, BEGIN and END lines included."
+    return message
+
+
+def _chunks(text: str, size: int = 16):
+    return (text[i : i + size] for i in range(0, max(len(text) - size + 1, 0), size))
+
+
 @sensitive_variables("private_key")
 def _sign(request, widget: Widget, ctx: dict) -> int:
     ctx["tab"] = "sign"
@@ -729,7 +758,7 @@ def _sign(request, widget: Widget, ctx: dict) -> int:
     try:
         facts = jose.public_facts_of_private_pem(private_key)
     except jose.SigningInputError as exc:
-        errors[exc.field] = exc.message
+        errors[exc.field] = _safe_message(exc.message, private_key)
         form["key_cleared"] = bool(private_key.strip())
         return 400
     registered = next((k for k in keys if k.fingerprint_sha256 == facts.fingerprint_sha256), None)
@@ -739,7 +768,7 @@ def _sign(request, widget: Widget, ctx: dict) -> int:
     try:
         signed = jose.sign_compact(payload_text, private_key, kid=kid or None, alg=alg or None)
     except jose.SigningInputError as exc:
-        errors[exc.field] = exc.message
+        errors[exc.field] = _safe_message(exc.message, private_key)
         form["key_cleared"] = True
         return 400
     form["key_cleared"] = True

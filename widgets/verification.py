@@ -10,6 +10,7 @@ the batch API, `manage.py verify_token` and the playground all call
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from widgets.models import Enforcement
 MAX_UNSIGNED_ITEMS = 100
 MAX_LABEL_CHARS = 100
 MAX_TYPE_CHARS = 32
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 VERIFY_FIELDS = {"signed_interaction_data", "unsigned_data", "issue_session"}
 
 
@@ -90,6 +92,10 @@ def parse_item(body: Any, *, prefix: str = "") -> VerifyItem:
         if not isinstance(kind, str) or not kind or len(kind) > MAX_TYPE_CHARS:
             raise ServiceError(
                 "invalid_request", f"'type' is a string of 1 to {MAX_TYPE_CHARS} characters.", field=where + ".type"
+            )
+        if _CONTROL.search(label) or _CONTROL.search(kind):
+            raise ServiceError(
+                "invalid_request", "Labels and types must not contain control characters.", field=where + ".label"
             )
         if label in seen:
             raise ServiceError(
@@ -197,7 +203,6 @@ def verify_item(
             }
             return _rejection(reason["code"], reason["message"])
         if consume_jti:
-
             body["session"] = sessions.session_issue(
                 snapshot=snapshot, verified=verified, fields=signed_fields, now=now
             )
@@ -220,7 +225,9 @@ def _verify_token(
             "This widget requires encrypted interaction data: encrypt the signed JWS as a compact JWE "
             "(RSA-OAEP-256, A256GCM) to the key on the Encryption keys page.",
         )
-    verified = engine.verify(token, keys=snapshot.candidates(now), policy=snapshot.policy, now=now)
+    verified = engine.verify(
+        token, keys=snapshot.candidates(now, allow_test=not consume_jti), policy=snapshot.policy, now=now
+    )
     if session_requested:
         # Before the jti is consumed: a token refused here can be sent again once fixed.
 

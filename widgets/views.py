@@ -6,6 +6,8 @@ tenant's widget is answered like a missing one. Changes go through the services
 (the same ones the JSON API uses); a refusal is shown next to its field and
 nothing is saved. The widget page is one page: forms that fail re-render it
 with their errors (status 400), forms that succeed redirect back (POST/redirect/GET).
+Verification figures (the enforce preview, key shares, the revoke confirmation's
+numbers) come from widgets/insights.py, the same ones the insights page shows.
 """
 
 import re
@@ -24,6 +26,7 @@ from keys.services import signing_key_register, signing_key_revoke
 from portal.errors import ServiceError
 from portal.models import Role
 from portal.tenancy import tenant_view
+from widgets import insights, outcomes
 from widgets.forms import (
     KeyRevokeForm,
     SigningKeyForm,
@@ -37,6 +40,8 @@ from widgets.selectors import widget_for, widgets_of
 from widgets.services import unsigned_field_add, unsigned_field_remove, widget_create, widget_update
 
 RECENT_USE = timedelta(hours=24)
+# The dashboard warns this long before a key or its certificate expires.
+EXPIRY_WARNING = timedelta(days=30)
 # What might be private key material; such text is never sent back to the browser.
 _PRIVATE_HINT = re.compile(r'PRIVATE KEY|"d"\s*:|"(p|q|dp|dq|qi)"\s*:', re.IGNORECASE)
 
@@ -65,6 +70,28 @@ def _to_section(request, widget: Widget, anchor: str):
 # --- dashboard -------------------------------------------------------------------
 
 
+def _expiry_warnings(tenant) -> list[dict]:
+    """The tenant's active keys that expire within EXPIRY_WARNING, or whose certificate does (or did)."""
+    now = timezone.now()
+    soon = now + EXPIRY_WARNING
+    keys = (
+        SigningKey.objects.filter(widget__tenant=tenant, status=KeyStatus.ACTIVE)
+        .filter(Q(expires_at__gt=now, expires_at__lte=soon) | Q(certificate_not_after__lte=soon))
+        .select_related("widget")
+        .order_by("widget__name", "kid")
+    )
+    warnings = []
+    for key in keys:
+        # A certificate's key expires with it (keys.services), so the certificate is the reason to show.
+        from_certificate = key.certificate_not_after is not None and key.certificate_not_after <= soon
+        when = key.certificate_not_after if from_certificate else key.expires_at
+        warnings.append(
+            {"key": key, "widget": key.widget, "certificate": from_certificate, "when": when, "past": when <= now}
+        )
+    warnings.sort(key=lambda w: w["when"])
+    return warnings
+
+
 def _dashboard_page(request, *, create_form=None, status=200):
     widgets = widgets_of(tenant=request.tenant).annotate(
         active_keys=Count("signing_keys", filter=Q(signing_keys__status=KeyStatus.ACTIVE), distinct=True),
@@ -72,6 +99,7 @@ def _dashboard_page(request, *, create_form=None, status=200):
     )
     context = {
         "widgets": widgets,
+        "expiry_warnings": _expiry_warnings(request.tenant),
         "create_form": create_form or WidgetCreateForm(),
         "can_create": _is_admin(request),
     }
@@ -125,15 +153,26 @@ def _keys_with_status(widget: Widget) -> list[SigningKey]:
     return keys
 
 
+def _percent(share: float) -> float:
+    return round(share * 100, 1)
+
+
 def _widget_page(request, widget: Widget, *, status=200, **forms):
     keys = _keys_with_status(widget)
     is_admin = _is_admin(request)
     developer_only = not is_admin
+    outcomes.flush()  # this process's buffered log rows count too
+    week = insights.summarize(widget, "7d")
+    key_use = {entry["kid"]: entry for entry in week["keys"]}
     for key in keys:
         key.can_revoke = key.display_status == KeyStatus.ACTIVE and _may_revoke_key(request, widget, key)
+        use = key_use.get(key.kid, {"count": 0, "share": 0.0})
+        key.week_count, key.week_percent = use["count"], _percent(use["share"])
+    preview = dict(week["enforce_preview"], percent=_percent(week["enforce_preview"]["share_refused"]))
     context = {
         "widget": widget,
         "keys": keys,
+        "preview": preview,
         "active_key_count": sum(1 for k in keys if k.display_status == KeyStatus.ACTIVE),
         "unsigned_fields": list(widget.unsigned_fields.order_by("label")),
         "settings_form": forms.get("settings_form")
@@ -222,13 +261,24 @@ def key_revoke(request, widget_id, kid):
     key = signing_key_for(widget=widget, kid=kid)
     if not _may_revoke_key(request, widget, key):
         raise PermissionDenied("Revoking this key needs the Admin role.")
-    form = KeyRevokeForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        signing_key_revoke(key=key, actor=request.user, reason=form.cleaned_data["reason"])
-        messages.success(request, f"Key '{key.kid}' revoked. Tokens signed with it are now refused with revoked_key.")
-        return _to_section(request, widget, "keys")
     now = timezone.now()
     status = key.effective_status
+    outcomes.flush()  # this process's buffered log rows count too
+    usage = insights.key_usage(widget, key.kid, hours=24)
+    used_recently = bool(key.last_used_at and now - key.last_used_at < RECENT_USE)
+    # Either signal means a back end may still sign with this key: revoking it needs an explicit yes.
+    needs_confirmation = status == KeyStatus.ACTIVE and (usage["count"] > 0 or used_recently)
+    form = KeyRevokeForm(request.POST if request.method == "POST" else None)
+    confirm_error = None
+    if request.method == "POST" and form.is_valid():
+        if needs_confirmation and not request.POST.get("confirm_in_use"):
+            confirm_error = "Tick the box to confirm: this key is still in use, and its tokens will be refused."
+        else:
+            signing_key_revoke(key=key, actor=request.user, reason=form.cleaned_data["reason"])
+            messages.success(
+                request, f"Key '{key.kid}' revoked. Tokens signed with it are now refused with revoked_key."
+            )
+            return _to_section(request, widget, "keys")
     other_active = [
         k
         for k in signing_keys_of(widget=widget).exclude(pk=key.pk).filter(status=KeyStatus.ACTIVE)
@@ -241,7 +291,10 @@ def key_revoke(request, widget_id, kid):
         "fingerprint_parts": _breakable(key.fingerprint_sha256),
         "form": form,
         "is_last_active": status == KeyStatus.ACTIVE and not other_active,
-        "used_recently": bool(key.last_used_at and now - key.last_used_at < RECENT_USE),
+        "used_recently": used_recently,
+        "usage": dict(usage, percent=_percent(usage["share"])),
+        "needs_confirmation": needs_confirmation,
+        "confirm_error": confirm_error,
         "other_active": other_active,
     }
     return render(request, "widgets/key_revoke.html", context, status=400 if request.method == "POST" else 200)
