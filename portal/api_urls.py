@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from portal import openapi
 from keys import api as keys_api
+from portal import openapi
 from widgets import api as widgets_api
 
 app_name = "api"
