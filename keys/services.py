@@ -23,7 +23,7 @@ from widgets.models import Widget
 
 log = logging.getLogger("signet.keys")
 
-MAX_EXPIRY = timedelta(days=3653)
+MAX_EXPIRY = timedelta(days=36525)  # 100 years: beyond is a typo (or an overflow attempt)
 KID_RE = re.compile(r"^[A-Za-z0-9._~:@+=\-]{1,200}$")
 
 
@@ -54,7 +54,7 @@ def parse_expiry(value: Any) -> datetime | None:
         raise ServiceError("invalid_request", "'expires_at' is out of range.", field="expires_at") from None
     if moment > timezone.now() + MAX_EXPIRY:
         raise ServiceError(
-            "invalid_request", "'expires_at' is more than 10 years away; rotate keys sooner.", field="expires_at"
+            "invalid_request", "'expires_at' is more than 100 years away; check the year.", field="expires_at"
         )
     if moment <= timezone.now():
         raise ServiceError(

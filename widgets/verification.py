@@ -190,8 +190,9 @@ def verify_item(
     }
     if would_reject is not None:
         body["would_reject"] = would_reject
-    if verified is not None and consume_jti:  # a dry run (playground, verify_token) is not a use
-        _mark_key_used(snapshot, verified.kid)
+    if verified is not None:
+        if consume_jti:  # a dry run (playground, verify_token) is not a use of the key
+            _mark_key_used(snapshot, verified.kid)
         if item.token.count(".") == 4:  # decrypted from a compact JWE (see _verify_token)
             body["encrypted"] = True
     if item.issue_session:
