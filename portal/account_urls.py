@@ -1,11 +1,13 @@
-"""Accounts: Django's auth views (login, logout, password change)."""
+"""Accounts: the throttled login (portal.accounts), logout, and the password change that logs out other sessions."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from portal import accounts
+
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", accounts.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/", accounts.PasswordChangeView.as_view(), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
 ]

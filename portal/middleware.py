@@ -1,4 +1,9 @@
-"""Response headers every page gets, and an early refusal of oversized bodies."""
+"""Response headers every page gets, and an early refusal of oversized bodies.
+
+The Content-Security-Policy allows no inline script or style: behaviour lives in
+static/js, looks in static/css. This middleware is the outermost one, so every
+response (errors, 413s, static files) carries the headers.
+"""
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -30,6 +35,12 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        # Django's SecurityMiddleware and XFrameOptionsMiddleware set these too, but a response made
+        # before them (413 from BodySizeLimitMiddleware, static files from WhiteNoise) skips them.
+        response.headers.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", settings.SECURE_REFERRER_POLICY)
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         if request.path.startswith("/api/"):
             response.headers.setdefault("Cache-Control", "no-store")
         return response

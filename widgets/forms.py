@@ -7,6 +7,7 @@ put back on the form with `attach_error`, next to the field it names.
 """
 
 import json
+import re
 from datetime import UTC, datetime, time
 
 from django import forms
@@ -33,6 +34,15 @@ def attach_error(
         message = message.replace(f"'{exc.field}'", str(form.fields[field].label))
     form.add_error(field, message)
 
+
+
+class AsciiIntegerField(forms.IntegerField):
+    """An integer written with ASCII digits only: int() would also take '٣' (Arabic-Indic three)."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip() and not re.fullmatch(r"-?[0-9]+", value.strip()):
+            raise forms.ValidationError("Enter a whole number using the digits 0 to 9.", code="invalid")
+        return super().to_python(value)
 
 class WidgetCreateForm(forms.Form):
     name = forms.CharField(max_length=120, label="Widget name", help_text="For example: Website chat (production).")
@@ -91,16 +101,16 @@ class WidgetSettingsForm(forms.Form):
         label="Signed data",
         help_text="Enforce means signed data is required: only signed or allowlisted fields reach your agents.",
     )
-    leeway_seconds = forms.IntegerField(
+    leeway_seconds = AsciiIntegerField(
         label="Clock leeway (seconds)", help_text="Tolerance for exp, nbf and iat between clocks. 0 to 600."
     )
-    max_token_age_seconds = forms.IntegerField(
+    max_token_age_seconds = AsciiIntegerField(
         required=False,
         label="Maximum token age (seconds)",
         help_text="Refuse tokens whose iat is older than this. Empty: no limit.",
     )
     require_exp = forms.BooleanField(required=False, label="Require an exp claim")
-    max_lifetime_seconds = forms.IntegerField(
+    max_lifetime_seconds = AsciiIntegerField(
         required=False,
         label="Maximum lifetime (seconds)",
         help_text="Refuse tokens whose exp is further than this after iat. Empty: no limit.",
