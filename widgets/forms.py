@@ -35,7 +35,6 @@ def attach_error(
     form.add_error(field, message)
 
 
-
 class AsciiIntegerField(forms.IntegerField):
     """An integer written with ASCII digits only: int() would also take '٣' (Arabic-Indic three)."""
 
@@ -43,6 +42,7 @@ class AsciiIntegerField(forms.IntegerField):
         if isinstance(value, str) and value.strip() and not re.fullmatch(r"-?[0-9]+", value.strip()):
             raise forms.ValidationError("Enter a whole number using the digits 0 to 9.", code="invalid")
         return super().to_python(value)
+
 
 class WidgetCreateForm(forms.Form):
     name = forms.CharField(max_length=120, label="Widget name", help_text="For example: Website chat (production).")
