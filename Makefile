@@ -69,11 +69,12 @@ check-deploy: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
-	$(VENV)/bin/gunicorn portal.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) \
-		--worker-class sync --max-requests 100000 --max-requests-jitter 1000 --access-logfile - --log-level warning
+	exec $(VENV)/bin/gunicorn portal.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) \
+		--worker-class sync --max-requests 100000 --max-requests-jitter 1000 --access-logfile - --log-level warning \
+		$(GUNICORN_ARGS)
 
 bench: $(VENV)/.installed
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

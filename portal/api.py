@@ -56,20 +56,34 @@ def _parse_bearer(request) -> tuple[str, str] | None:
     return raw, parts[1]
 
 
+def _entry_key(prefix: str) -> str:
+    return f"apikey:v2:{prefix}"
+
+
 def _lookup_api_key(prefix: str) -> dict | None:
-    """API key row as a small dict, cached so the warm path reads no table.
+    """API key row (with its tenant's slug and name) as a small dict, cached so the
+    warm path reads no table and makes one cache round trip.
 
     Readers only `add`, never `set`: a reader that loaded the row before a
     revocation committed cannot overwrite what the revocation left (forget_api_key).
     """
-    cached = sharedcache.get(f"apikey:{prefix}")
+    cached = sharedcache.get(_entry_key(prefix))
     if cached is not None:
         return cached or None
-    row = ApiKey.objects.filter(prefix=prefix).values("id", "tenant_id", "key_hash", "revoked_at").first()
+    row = (
+        ApiKey.objects.filter(prefix=prefix)
+        .values("id", "tenant_id", "key_hash", "revoked_at", "tenant__slug", "tenant__name")
+        .first()
+    )
     entry = {}
     if row and row["revoked_at"] is None:
-        entry = {"id": row["id"], "tenant_id": row["tenant_id"], "key_hash": row["key_hash"]}
-    sharedcache.add(f"apikey:{prefix}", entry, API_KEY_CACHE_SECONDS)
+        entry = {
+            "id": row["id"],
+            "tenant_id": row["tenant_id"],
+            "key_hash": row["key_hash"],
+            "tenant": (row["tenant__slug"], row["tenant__name"]),
+        }
+    sharedcache.add(_entry_key(prefix), entry, API_KEY_CACHE_SECONDS)
     return entry or None
 
 
@@ -79,28 +93,12 @@ def forget_api_key(prefix: str, *, gone: bool) -> None:
     A revoked or deleted key (`gone`) gets a tombstone on commit instead: a reader that
     loaded the row before the change committed can then never `add` it back.
     """
-    key = f"apikey:{prefix}"
+    key = _entry_key(prefix)
     sharedcache.delete(key)
     if gone:
         transaction.on_commit(lambda: sharedcache.set(key, {}, API_KEY_CACHE_SECONDS))
     else:
         transaction.on_commit(lambda: sharedcache.delete(key))
-
-
-def forget_tenant(tenant_id: int) -> None:
-    sharedcache.delete(f"tenant:{tenant_id}")
-    transaction.on_commit(lambda: sharedcache.delete(f"tenant:{tenant_id}"))
-
-
-def _tenant(tenant_id: int) -> Tenant:
-    cached = sharedcache.get(f"tenant:{tenant_id}")
-    if cached is not None:
-        return Tenant(id=tenant_id, slug=cached[0], name=cached[1])
-    tenant = Tenant.objects.filter(pk=tenant_id).first()
-    if tenant is None:  # deleted while its API key was cached
-        raise ApiError("unauthenticated", "This API key is not valid or has been revoked.", status=401)
-    sharedcache.add(f"tenant:{tenant_id}", (tenant.slug, tenant.name), API_KEY_CACHE_SECONDS)
-    return tenant
 
 
 def authenticate(request) -> None:
@@ -113,9 +111,10 @@ def authenticate(request) -> None:
         raise ApiError("unauthenticated", "This API key is not valid or has been revoked.", status=401)
     request.api_key_id = entry["id"]
     request.api_key_prefix = prefix
-    request.tenant = _tenant(entry["tenant_id"])
-    # last_used_at at most once a minute per key: no write per request.
-    if sharedcache.add(f"apikey-used:{entry['id']}", 1, 60):
+    slug, name = entry["tenant"]
+    request.tenant = Tenant(id=entry["tenant_id"], slug=slug, name=name)
+    # last_used_at at most once a minute per key: no write (and no round trip) per request.
+    if sharedcache.mark_once(f"apikey-used:{entry['id']}", 60):
         ApiKey.objects.filter(pk=entry["id"]).update(last_used_at=timezone.now())
 
 

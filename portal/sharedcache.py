@@ -5,6 +5,7 @@ database and never fails a request; replay state does NOT live here (see
 widgets/replay.py, which fails closed)."""
 
 import logging
+import time
 
 from django.core.cache import cache
 
@@ -48,6 +49,8 @@ def delete(key: str) -> None:
 def incr(key: str, *, ttl: int) -> int | None:
     """Atomic counter where the backend has one; None when the cache is down."""
     try:
+        if hasattr(cache, "incr_with_ttl"):  # portal.cache.RedisCache: one round trip
+            return cache.incr_with_ttl(key, ttl)
         if cache.add(key, 1, ttl):
             return 1
         return cache.incr(key)
@@ -56,3 +59,18 @@ def incr(key: str, *, ttl: int) -> int | None:
     except Exception as exc:  # noqa: BLE001
         _warn("incr", key, exc)
         return None
+
+
+_marked: dict[str, float] = {}
+
+
+def mark_once(key: str, ttl: int) -> bool:
+    """True at most once per `ttl` seconds per key across processes (for last_used_at markers),
+    with no round trip while this process knows it marked the key recently."""
+    now = time.monotonic()
+    if _marked.get(key, 0.0) > now:
+        return False
+    if len(_marked) > 50_000:
+        _marked.clear()
+    _marked[key] = now + ttl
+    return add(key, 1, ttl)

@@ -18,6 +18,8 @@ def _api_key_deleted(sender, instance, **kwargs):
 
 
 @receiver(post_save, sender=Tenant)
-@receiver(post_delete, sender=Tenant)
-def _tenant_changed(sender, instance, **kwargs):
-    api.forget_tenant(instance.pk)
+def _tenant_saved(sender, instance, created, **kwargs):
+    # The API-key entries carry the tenant's slug and name.
+    if not created:
+        for prefix in ApiKey.objects.filter(tenant=instance).values_list("prefix", flat=True):
+            api.forget_api_key(prefix, gone=False)

@@ -24,15 +24,18 @@ VECTORS = SHARED / "vectors"
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Shared cache and per-process snapshots start empty in every test."""
+    from portal import sharedcache
     from widgets import config, outcomes
 
-    cache.clear()
-    config._local.clear()
-    outcomes._buffer.clear()
+    def reset():
+        cache.clear()
+        config._local.clear()
+        outcomes._buffer.clear()
+        sharedcache._marked.clear()
+
+    reset()
     yield
-    cache.clear()
-    config._local.clear()
-    outcomes._buffer.clear()
+    reset()
 
 
 # --- people and tenants ------------------------------------------------------

@@ -132,7 +132,7 @@ def _apply_unsigned(item: VerifyItem, *, signed_labels: set[str], allowlist: fro
 def _mark_key_used(snapshot: WidgetSnapshot, kid: str) -> None:
     """last_used_at at most once a minute per key: no database write per verification."""
     pk = snapshot.key_pks.get(kid)
-    if pk is not None and sharedcache.add(f"key-used:{pk}", 1, 60):
+    if pk is not None and sharedcache.mark_once(f"key-used:{pk}", 60):
         SigningKey.objects.filter(pk=pk).update(last_used_at=timezone.now())
 
 

@@ -70,15 +70,22 @@ def test_deleted_api_key_and_tenant_are_refused_not_500(api_a, tenant_a):
 
 
 def test_tenant_deleted_while_key_cached(api_a, tenant_a):
-    assert api_a.get("/api/v1/widgets")[0] == 200
-    # Drop the tenant row without signals, as a raw SQL clean-up would: the key entry stays cached.
-    prefix = ApiKey.objects.get(tenant=tenant_a).prefix
-    entry = sharedcache.get(f"apikey:{prefix}")
-    Tenant.objects.filter(pk=tenant_a.pk).delete()
-    sharedcache.set(f"apikey:{prefix}", entry, 60)
-    sharedcache.delete(f"tenant:{tenant_a.pk}")
+    assert api_a.get("/api/v1/widgets")[0] == 200  # the key entry (with its tenant) is cached
+    Tenant.objects.filter(pk=tenant_a.pk).delete()  # cascades to the API key: its entry is tombstoned
     status, body = api_a.get("/api/v1/widgets")
     assert status == 401 and body["error"]["code"] == "unauthenticated"
+
+
+def test_renamed_tenant_reaches_cached_entries(api_a, tenant_a):
+    from portal.api import _entry_key
+
+    assert api_a.get("/api/v1/widgets")[0] == 200
+    prefix = ApiKey.objects.get(tenant=tenant_a).prefix
+    assert sharedcache.get(_entry_key(prefix))["tenant"] == ("acme", "Acme")
+    tenant_a.name = "Acme Corp"
+    tenant_a.save()
+    assert sharedcache.get(_entry_key(prefix)) is None
+    assert api_a.get("/api/v1/widgets")[0] == 200
 
 
 # --- 3. races: a stale reader cannot resurrect a revoked key ------------------------------
@@ -93,7 +100,9 @@ def test_revoked_api_key_leaves_a_tombstone(api_a, tenant_a, django_capture_on_c
     with django_capture_on_commit_callbacks(execute=True):
         api_key_revoke(api_key=key)
     # A reader that loaded the row before the revocation tries to cache it now: it must not win.
-    assert sharedcache.add(f"apikey:{key.prefix}", stale, 60) is False
+    from portal.api import _entry_key
+
+    assert sharedcache.add(_entry_key(key.prefix), stale, 60) is False
     assert api_a.get("/api/v1/widgets")[0] == 401
 
 

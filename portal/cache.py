@@ -1,0 +1,35 @@
+"""Django's Redis cache with one redis-py client per process, and a one-round-trip counter.
+
+Django's RedisCacheClient builds a new redis.Redis object (with ~170 response
+callbacks) on every cache call; on the verify path that was about 30 % of the
+CPU. Here each connection pool gets one client, built once.
+"""
+
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.cache.backends.redis import RedisCacheClient
+
+
+class _ReusedClient(RedisCacheClient):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
+    def get_client(self, key=None, *, write=False):
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
+        return client
+
+
+class RedisCache(DjangoRedisCache):
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = _ReusedClient
+
+    def incr_with_ttl(self, key, ttl: int) -> int:
+        """INCR and, for a new key, EXPIRE, in one round trip (Django's incr is EXISTS + INCRBY)."""
+        key = self.make_and_validate_key(key)
+        pipe = self._cache.get_client(key, write=True).pipeline(transaction=False)
+        count, _ = pipe.incr(key).expire(key, ttl, nx=True).execute()
+        return count
