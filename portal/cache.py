@@ -27,9 +27,9 @@ class RedisCache(DjangoRedisCache):
         super().__init__(server, params)
         self._class = _ReusedClient
 
-    def incr_with_ttl(self, key, ttl: int) -> int:
-        """INCR and, for a new key, EXPIRE, in one round trip (Django's incr is EXISTS + INCRBY)."""
+    def incr_with_ttl(self, key, ttl: int, delta: int = 1) -> int:
+        """INCRBY and, for a new key, EXPIRE, in one round trip (Django's incr is EXISTS + INCRBY)."""
         key = self.make_and_validate_key(key)
         pipe = self._cache.get_client(key, write=True).pipeline(transaction=False)
-        count, _ = pipe.incr(key).expire(key, ttl, nx=True).execute()
+        count, _ = pipe.incrby(key, delta).expire(key, ttl, nx=True).execute()
         return count

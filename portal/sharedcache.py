@@ -46,16 +46,24 @@ def delete(key: str) -> None:
         _warn("delete", key, exc)
 
 
-def incr(key: str, *, ttl: int) -> int | None:
+def get_many(keys: list[str]) -> dict:
+    try:
+        return cache.get_many(keys)
+    except Exception as exc:  # noqa: BLE001
+        _warn("get_many", keys[0] if keys else "", exc)
+        return {}
+
+
+def incr(key: str, *, ttl: int, delta: int = 1) -> int | None:
     """Atomic counter where the backend has one; None when the cache is down."""
     try:
         if hasattr(cache, "incr_with_ttl"):  # portal.cache.RedisCache: one round trip
-            return cache.incr_with_ttl(key, ttl)
-        if cache.add(key, 1, ttl):
-            return 1
-        return cache.incr(key)
+            return cache.incr_with_ttl(key, ttl, delta)
+        if cache.add(key, delta, ttl):
+            return delta
+        return cache.incr(key, delta)
     except ValueError:  # expired between add and incr
-        return 1
+        return delta
     except Exception as exc:  # noqa: BLE001
         _warn("incr", key, exc)
         return None

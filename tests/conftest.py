@@ -24,10 +24,11 @@ VECTORS = SHARED / "vectors"
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Shared cache and per-process snapshots start empty in every test."""
-    from portal import sharedcache
+    from portal import api, sharedcache
     from widgets import config, outcomes
 
     def reset():
+        api._rate_counts.clear()
         cache.clear()
         config._local.clear()
         outcomes._buffer.clear()

@@ -158,9 +158,22 @@ def _token_limit() -> int:
     return settings.SIGNET["TOKEN_MAX_BYTES"]
 
 
-def snapshot_for(*, tenant_id: int, public_id: str) -> WidgetSnapshot:
-    """The widget's current snapshot; 404 when the tenant has no such widget."""
-    shared_version = sharedcache.get(_version_key(public_id))
+def version_key(public_id: str) -> str:
+    """The shared-cache key of a widget's config version (the API reads it with the API key)."""
+    return _version_key(public_id)
+
+
+_UNKNOWN = object()
+
+
+def snapshot_for(*, tenant_id: int, public_id: str, prefetched: dict | None = None) -> WidgetSnapshot:
+    """The widget's current snapshot; 404 when the tenant has no such widget.
+
+    `prefetched`: shared-cache values already read in this request (saves the version round trip).
+    """
+    shared_version = (prefetched or {}).get(_version_key(public_id), _UNKNOWN)
+    if shared_version is _UNKNOWN:
+        shared_version = sharedcache.get(_version_key(public_id))
     local = _local.get(public_id)
     if (
         local is not None

@@ -236,3 +236,29 @@ def test_patch_with_bad_allowlist_changes_nothing(api_a, widget_a):
 def test_healthz_post_is_405_not_csrf_page(client, db):
     response = client.post("/healthz")
     assert response.status_code == 405
+
+
+def test_rate_limit_counts_other_processes_exactly_near_the_limit(api_a, settings):
+    import time as _time
+
+    from portal import sharedcache
+
+    settings.SIGNET = {**settings.SIGNET, "API_RATE_LIMIT_PER_MINUTE": 30}
+    prefix = api_a.raw_key.split("_")[1]
+    # Other processes already used 28 of this minute's 30 requests.
+    sharedcache.incr(f"rl:{prefix}:{int(_time.time() // 60)}", ttl=90, delta=28)
+    statuses = [api_a.get("/api/v1/widgets")[0] for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_rate_limit_syncs_in_batches_far_below_the_limit(api_a, settings, monkeypatch):
+    from portal import sharedcache
+
+    settings.SIGNET = {**settings.SIGNET, "API_RATE_LIMIT_PER_MINUTE": 100_000}
+    calls = []
+    real = sharedcache.incr
+    monkeypatch.setattr(sharedcache, "incr", lambda *a, **kw: calls.append(kw.get("delta")) or real(*a, **kw))
+    for _ in range(41):
+        assert api_a.get("/api/v1/widgets")[0] == 200
+    # No round trip per request: the first request syncs, then every 20 (or every second).
+    assert 2 <= len(calls) <= 6 and sum(calls) <= 41
