@@ -153,3 +153,21 @@ def test_prune(widget_a):
     VerificationLog.objects.create(widget=widget_a, at=datetime.now(tz=UTC) - timedelta(days=40), code="ok")
     assert outcomes.prune(days=30) == 1
     assert VerificationLog.objects.count() == 1
+
+
+def test_prune_records_command_expires_keys_with_audit(widget_a, registered_ec):
+    import io
+
+    from django.core.management import call_command
+
+    from keys.models import KeyStatus
+    from portal.models import AuditEvent
+
+    registered_ec.expires_at = datetime.now(tz=UTC) - timedelta(minutes=1)
+    registered_ec.save()
+    out = io.StringIO()
+    call_command("prune_records", stdout=out)
+    registered_ec.refresh_from_db()
+    assert registered_ec.status == KeyStatus.EXPIRED
+    assert AuditEvent.objects.filter(action="key.expired", target__endswith="/site-1").count() == 1
+    assert "Marked 1 keys expired" in out.getvalue()
