@@ -3,6 +3,7 @@ charlie: admin of tenant B), their widgets, API clients, and independent key
 and token makers (PyJWT and `cryptography`, never our own JOSE code)."""
 
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -257,3 +258,35 @@ def registered_ec(widget_a, ec_key):
 
     key, _ = signing_key_register(widget=widget_a, public_key=ec_key.public_pem, kid="site-1")
     return key
+
+
+# --- one Chromium for every browser test ---------------------------------------------
+# Playwright's sync API may run once per thread: every browser test module shares this
+# session fixture instead of starting its own (two at once fail with "Sync API inside the
+# asyncio loop"). No browser is downloaded: Debian's /usr/bin/chromium is driven.
+
+CHROMIUM = os.environ.get("SIGNET_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    import shutil
+
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.fail(f"{CHROMIUM} is missing: install chromium (scripts/ensure-chromium) or deselect -m browser")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls stay synchronous and safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -5,7 +5,6 @@ installs it). Screenshots of the main pages go to test-artifacts/screenshots/.
 """
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -26,20 +25,6 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 812}
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium (scripts/ensure-chromium) or deselect -m browser"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 class PageErrors:

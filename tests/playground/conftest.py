@@ -7,7 +7,6 @@ No browser is downloaded: Playwright drives Debian's /usr/bin/chromium.
 
 import itertools
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -52,18 +51,6 @@ def enc_key_a(tenant_a, monkeypatch, rsa3072_pool):
 
 
 # --- browser ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/ensure-chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 class PageLog:

@@ -6,7 +6,6 @@ charlie an admin of tenant B (globex).
 """
 
 import os
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -437,60 +436,49 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_widget_page_preview_in_chromium(live_server, monitored_week, alice, monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls here stay synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium (scripts/ensure-chromium) or deselect -m browser"
-        )
-    from playwright.sync_api import expect, sync_playwright
+def test_widget_page_preview_in_chromium(browser, live_server, monitored_week, alice):
+    from playwright.sync_api import expect
 
     errors = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(
-                viewport={"width": 1280, "height": 800}, base_url=live_server.url, locale="en-US", timezone_id="UTC"
-            )
-            page = context.new_page()
-            page.set_default_timeout(10_000)
-            page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto("/accounts/login/")
-            page.get_by_label("Username").fill("alice")
-            page.get_by_label("Password").fill("alice-Passw0rd!")
-            page.get_by_role("button", name="Log in").click()
-            page.wait_for_load_state()
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, base_url=live_server.url, locale="en-US", timezone_id="UTC"
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("alice-Passw0rd!")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
 
-            page.goto(url("detail", monitored_week) + "#settings")
-            preview = page.locator("#enforce-preview")
-            expect(preview).to_be_visible()
-            expect(preview).to_contain_text("3 of 12 chats (25 %) would have been refused")
-            expect(preview.locator(".preview-reasons li")).to_have_count(2)
-            expect(preview.get_by_role("link", name="See every outcome in the verification insights")).to_be_visible()
-            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-            box = preview.bounding_box()
-            assert box["width"] > 600  # spans the settings card, not squeezed
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.evaluate("document.getElementById('settings').scrollIntoView()")
-            page.screenshot(path=str(SCREENSHOTS / "widget-monitor-preview.png"))
+    page.goto(url("detail", monitored_week) + "#settings")
+    preview = page.locator("#enforce-preview")
+    expect(preview).to_be_visible()
+    expect(preview).to_contain_text("3 of 12 chats (25 %) would have been refused")
+    expect(preview.locator(".preview-reasons li")).to_have_count(2)
+    expect(preview.get_by_role("link", name="See every outcome in the verification insights")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    box = preview.bounding_box()
+    assert box["width"] > 600  # spans the settings card, not squeezed
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("document.getElementById('settings').scrollIntoView()")
+    page.screenshot(path=str(SCREENSHOTS / "widget-monitor-preview.png"))
 
-            card = page.locator("article.key", has_text="site-1")
-            expect(card).to_contain_text("6 tokens (75 % of this widget's)")
+    card = page.locator("article.key", has_text="site-1")
+    expect(card).to_contain_text("6 tokens (75 % of this widget's)")
 
-            assert errors == []  # the widget page loads clean (CSP, scripts)
+    assert errors == []  # the widget page loads clean (CSP, scripts)
 
-            # Revoking the key in use: the numbers, and no revoke without the checkbox (a 400 page).
-            card.get_by_role("link", name="Revoke…").click()
-            expect(page.locator("#key-in-use")).to_contain_text("This key verified 6 tokens in the last 24 hours")
-            page.get_by_role("button", name="Revoke anyway").click()
-            expect(page.get_by_text("Tick the box to confirm")).to_be_visible()
-            page.screenshot(path=str(SCREENSHOTS / "key-revoke-in-use.png"))
-            page.get_by_label("I understand that this key is still in use").check()
-            page.get_by_role("button", name="Revoke anyway").click()
-            expect(page.get_by_text("Key 'site-1' revoked")).to_be_visible()
-            context.close()
-        finally:
-            browser.close()
+    # Revoking the key in use: the numbers, and no revoke without the checkbox (a 400 page).
+    card.get_by_role("link", name="Revoke…").click()
+    expect(page.locator("#key-in-use")).to_contain_text("This key verified 6 tokens in the last 24 hours")
+    page.get_by_role("button", name="Revoke anyway").click()
+    expect(page.get_by_text("Tick the box to confirm")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "key-revoke-in-use.png"))
+    page.get_by_label("I understand that this key is still in use").check()
+    page.get_by_role("button", name="Revoke anyway").click()
+    expect(page.get_by_text("Key 'site-1' revoked")).to_be_visible()
+    context.close()
     assert errors == ["Failed to load resource: the server responded with a status of 400 (Bad Request)"]
