@@ -50,19 +50,27 @@ def _assert_accepted_once(results, server, path):
     return statuses
 
 
-def test_same_jti_50_at_once_is_accepted_once_redis(live, signer):
-    token = signer.sign(jti=f"replay-{uuid.uuid4()}")
-    path = _verify_path(live)
-    results = burst(
-        N, lambda: live.server.request("POST", path, {"signed_interaction_data": token}, api_key=live.api_key)
-    )
+BURSTS = 5  # a fast worker may take a whole burst alone: repeat until both workers took part
 
-    _assert_accepted_once(results, live.server, path)
-    winners = [body for status, body in results if status == 200]
-    assert winners[0]["verified"] is True and winners[0]["claims"]["jti"].startswith("replay-")
-    losers = [(status, body) for status, body in results if status != 200]
-    assert len(losers) == N - 1
-    assert all(status == 422 and body["error"]["code"] == "replayed" for status, body in losers), losers[:3]
+
+def test_same_jti_50_at_once_is_accepted_once_redis(live, signer):
+    path = _verify_path(live)
+    for _ in range(BURSTS):
+        token = signer.sign(jti=f"replay-{uuid.uuid4()}")
+        results = burst(
+            N,
+            lambda token=token: live.server.request(
+                "POST", path, {"signed_interaction_data": token}, api_key=live.api_key
+            ),
+        )
+        _assert_accepted_once(results, live.server, path)
+        winners = [body for status, body in results if status == 200]
+        assert winners[0]["verified"] is True and winners[0]["claims"]["jti"].startswith("replay-")
+        losers = [(status, body) for status, body in results if status != 200]
+        assert len(losers) == N - 1
+        assert all(status == 422 and body["error"]["code"] == "replayed" for status, body in losers), losers[:3]
+        if len(live.server.worker_pids(path)) == 2:
+            break
     # Both workers answered: the race was between processes, not inside one.
     assert len(live.server.worker_pids(path)) == 2
 
@@ -84,37 +92,48 @@ def test_jti_sent_twice_at_the_same_moment_to_idle_workers_is_accepted_once(live
 def test_same_jti_50_at_once_is_accepted_once_database_store(live, signer, tmp_path):
     """Without Redis the replay store is the database's unique constraint; same guarantee."""
     with gunicorn(tmp_path, DATABASE_URL=live.database_url, REDIS_URL="", CACHE_DIR=str(tmp_path / "cache")) as server:
-        token = signer.sign(jti=f"replay-db-{uuid.uuid4()}")
         path = _verify_path(live)
-        results = burst(
-            N, lambda: server.request("POST", path, {"signed_interaction_data": token}, api_key=live.api_key)
-        )
-
-        _assert_accepted_once(results, server, path)
-        codes = [body["error"]["code"] for status, body in results if status != 200]
-        assert codes == ["replayed"] * (N - 1)
+        for _ in range(BURSTS):
+            token = signer.sign(jti=f"replay-db-{uuid.uuid4()}")
+            results = burst(
+                N,
+                lambda token=token: server.request(
+                    "POST", path, {"signed_interaction_data": token}, api_key=live.api_key
+                ),
+            )
+            _assert_accepted_once(results, server, path)
+            codes = [body["error"]["code"] for status, body in results if status != 200]
+            assert codes == ["replayed"] * (N - 1)
+            if len(server.worker_pids(path)) == 2:
+                break
         assert len(server.worker_pids(path)) == 2
 
 
 def test_session_redeemed_once_under_50_concurrent(live, signer):
-    status, body = live.server.request(
-        "POST",
-        _verify_path(live),
-        {"signed_interaction_data": signer.sign(sub="visitor-42"), "issue_session": True},
-        api_key=live.api_key,
-    )
-    assert status == 200, body
-    session = body["session"]["token"]
+    for _ in range(BURSTS):
+        status, body = live.server.request(
+            "POST",
+            _verify_path(live),
+            {"signed_interaction_data": signer.sign(sub="visitor-42"), "issue_session": True},
+            api_key=live.api_key,
+        )
+        assert status == 200, body
+        session = body["session"]["token"]
 
-    results = burst(
-        N, lambda: live.server.request("POST", "/api/v1/sessions/redeem", {"token": session}, api_key=live.api_key)
-    )
+        results = burst(
+            N,
+            lambda session=session: live.server.request(
+                "POST", "/api/v1/sessions/redeem", {"token": session}, api_key=live.api_key
+            ),
+        )
 
-    _assert_accepted_once(results, live.server, "/sessions/redeem")
-    winner = next(body for status, body in results if status == 200)
-    assert winner["sub"] == "visitor-42" and winner["widget"] == live.widget_id
-    losers = [(status, body) for status, body in results if status != 200]
-    assert all(status == 409 and body["error"]["code"] == "session_used" for status, body in losers), losers[:3]
+        _assert_accepted_once(results, live.server, "/sessions/redeem")
+        winner = next(body for status, body in results if status == 200)
+        assert winner["sub"] == "visitor-42" and winner["widget"] == live.widget_id
+        losers = [(status, body) for status, body in results if status != 200]
+        assert all(status == 409 and body["error"]["code"] == "session_used" for status, body in losers), losers[:3]
+        if len(live.server.worker_pids("/sessions/redeem")) == 2:
+            break
     assert len(live.server.worker_pids("/sessions/redeem")) == 2
 
 
