@@ -14,6 +14,7 @@ from django import forms
 
 from portal.errors import ServiceError
 from widgets.models import CLAIM_TYPES, Enforcement, Widget
+from widgets.serializers import POLICY_FIELDS
 
 MAX_PASTE_CHARS = 20_000
 
@@ -143,21 +144,7 @@ class WidgetSettingsForm(forms.Form):
         required=False, label="Let developers register test keys on this widget"
     )
 
-    field_order = [
-        "name",
-        "enforcement",
-        "leeway_seconds",
-        "max_token_age_seconds",
-        "require_exp",
-        "max_lifetime_seconds",
-        "required_claims",
-        "expected_audience",
-        "expected_issuer",
-        "require_token",
-        "encryption_required",
-        "session_subject_claim",
-        "allow_developer_test_keys",
-    ]
+    field_order = ["name", *POLICY_FIELDS]  # the API's writable fields, in the API's order
 
     @classmethod
     def initial_for(cls, widget: Widget) -> dict:

@@ -4,24 +4,13 @@ No browser is downloaded: Playwright launches /usr/bin/chromium (scripts/ensure-
 installs it). Screenshots of the main pages go to test-artifacts/screenshots/.
 """
 
-import os
 from pathlib import Path
 
 import pytest
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls in
 # the same thread are still synchronous and safe here.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-CHROMIUM = os.environ.get("SIGNET_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 812}

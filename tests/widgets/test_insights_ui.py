@@ -5,7 +5,6 @@ People (tests/conftest.py): alice owns tenant A (acme), bob is a viewer of A,
 charlie an admin of tenant B (globex).
 """
 
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -422,15 +421,6 @@ def test_monitor_mode_failures_feed_the_preview(alice_client, api_a, widget_a, r
 
 # --- the page in Chromium at 1280 px ---------------------------------------------------
 
-CHROMIUM = os.environ.get("SIGNET_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
