@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -135,7 +134,6 @@ def signing_key_register(
                 expires_at=expiry,
                 created_by=actor if getattr(actor, "pk", None) else None,
             )
-            Widget.objects.filter(pk=widget.pk).update(config_version=F("config_version") + 1)
             audit_record(
                 tenant=widget.tenant,
                 actor=actor,
@@ -148,8 +146,7 @@ def signing_key_register(
                     "bits": facts.bits,
                     "test": is_test,
                 },
-            )
-            config.invalidate_on_commit(widget.public_id)
+            )  # the new row's post_save (widgets/signals.py) invalidates the snapshots
     except IntegrityError:
         # Lost a race with a concurrent registration: the unique constraints decided.
         key = None
@@ -195,8 +192,7 @@ def signing_key_revoke(*, key: SigningKey, actor=None, reason: str = "") -> Sign
             return key
         key.status = KeyStatus.REVOKED
         key.revoked_at = timezone.now()
-        key.save(update_fields=["status", "revoked_at"])
-        Widget.objects.filter(pk=key.widget_id).update(config_version=F("config_version") + 1)
+        key.save(update_fields=["status", "revoked_at"])  # widgets/signals.py invalidates the snapshots
         audit_record(
             tenant=key.widget.tenant,
             actor=actor,
@@ -204,7 +200,6 @@ def signing_key_revoke(*, key: SigningKey, actor=None, reason: str = "") -> Sign
             target=f"{key.widget.public_id}/{key.kid}",
             details={"fingerprint": key.fingerprint_sha256, "reason": reason[:200]},
         )
-        config.invalidate_on_commit(key.widget.public_id)
     return key
 
 
@@ -217,7 +212,7 @@ def signing_keys_expire(*, now: datetime | None = None) -> int:
             updated = SigningKey.objects.filter(pk=key.pk, status=KeyStatus.ACTIVE).update(status=KeyStatus.EXPIRED)
             if updated:
                 count += 1
-                Widget.objects.filter(pk=key.widget_id).update(config_version=F("config_version") + 1)
+                config.widget_changed(key.widget_id)  # .update() sends no signal
                 audit_record(
                     tenant=key.widget.tenant,
                     actor=None,
@@ -225,5 +220,4 @@ def signing_keys_expire(*, now: datetime | None = None) -> int:
                     target=f"{key.widget.public_id}/{key.kid}",
                     details={"expires_at": key.expires_at.isoformat()},
                 )
-                config.invalidate_on_commit(key.widget.public_id)
     return count

@@ -18,6 +18,7 @@ import json
 from django.http import JsonResponse
 
 from portal.api import api_endpoint
+from widgets.serializers import POLICY_FIELDS
 
 OPENAPI_VERSION = "3.0.3"
 CACHE_CONTROL = "public, max-age=300"
@@ -182,26 +183,8 @@ SCHEMAS: dict[str, dict] = {
     },
     "Widget": {
         "type": "object",
-        "required": [
-            "id",
-            "name",
-            "signed_required",
-            "unsigned_fields",
-            "enforcement",
-            "leeway_seconds",
-            "max_token_age_seconds",
-            "require_exp",
-            "max_lifetime_seconds",
-            "required_claims",
-            "expected_audience",
-            "expected_issuer",
-            "require_token",
-            "encryption_required",
-            "session_subject_claim",
-            "allow_developer_test_keys",
-            "created_at",
-            "updated_at",
-        ],
+        # The shape of widgets/serializers.widget_json.
+        "required": ["id", "name", "signed_required", "unsigned_fields", *POLICY_FIELDS, "created_at", "updated_at"],
         "properties": {
             "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "description": "Public id, URL-safe (`wgt_...`)."},
             "name": {"type": "string"},

@@ -12,6 +12,7 @@ are recomputed when the clock passes the next `expires_at`.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ _local: dict[str, WidgetSnapshot] = {}
 _lock = threading.Lock()
 
 
-def _version_key(public_id: str) -> str:
+def version_key(public_id: str) -> str:
+    """The shared-cache key of a widget's config version (the API reads it with the API key)."""
     return f"wv:{public_id}"
 
 
@@ -86,8 +88,9 @@ class WidgetSnapshot:
     loaded_at: float = 0.0  # time.monotonic() when read from the database
     _candidates: dict = field(default_factory=dict, compare=False, repr=False)
 
-    @property
+    @functools.cached_property
     def key_pks(self) -> dict[str, int]:
+        """kid -> SigningKey pk, built once per snapshot (read on every successful verification)."""
         return {row.kid: row.pk for row in self.key_rows}
 
     def candidates(self, now: float, *, allow_test: bool = False) -> tuple[engine.CandidateKey, ...]:
@@ -158,11 +161,6 @@ def _token_limit() -> int:
     return settings.SIGNET["TOKEN_MAX_BYTES"]
 
 
-def version_key(public_id: str) -> str:
-    """The shared-cache key of a widget's config version (the API reads it with the API key)."""
-    return _version_key(public_id)
-
-
 _UNKNOWN = object()
 
 
@@ -171,9 +169,9 @@ def snapshot_for(*, tenant_id: int, public_id: str, prefetched: dict | None = No
 
     `prefetched`: shared-cache values already read in this request (saves the version round trip).
     """
-    shared_version = (prefetched or {}).get(_version_key(public_id), _UNKNOWN)
+    shared_version = (prefetched or {}).get(version_key(public_id), _UNKNOWN)
     if shared_version is _UNKNOWN:
-        shared_version = sharedcache.get(_version_key(public_id))
+        shared_version = sharedcache.get(version_key(public_id))
     local = _local.get(public_id)
     if (
         local is not None
@@ -184,12 +182,27 @@ def snapshot_for(*, tenant_id: int, public_id: str, prefetched: dict | None = No
         return local
     snapshot = _load(tenant_id, public_id)
     # `add`, not `set`: never overwrite a newer version published by a writer.
-    sharedcache.add(_version_key(public_id), snapshot.version, VERSION_TTL)
+    sharedcache.add(version_key(public_id), snapshot.version, VERSION_TTL)
     with _lock:
         if len(_local) >= MAX_LOCAL_SNAPSHOTS:
             _local.clear()
         _local[public_id] = snapshot
     return snapshot
+
+
+def widget_changed(widget_id: int) -> None:
+    """Record that a widget's policy, keys or allowlist changed: bump its config version and
+    publish it on commit. Model saves and deletes reach this through widgets/signals.py; a
+    service calls it itself only after a write that sends no signal (.update(), bulk_create)."""
+    from django.db.models import F
+
+    from widgets.models import Widget
+
+    public_id = Widget.objects.filter(pk=widget_id).values_list("public_id", flat=True).first()
+    if public_id is None:
+        return
+    Widget.objects.filter(pk=widget_id).update(config_version=F("config_version") + 1)
+    invalidate_on_commit(public_id)
 
 
 def invalidate_on_commit(public_id: str) -> None:
@@ -200,13 +213,13 @@ def invalidate_on_commit(public_id: str) -> None:
 
         version = Widget.objects.filter(public_id=public_id).values_list("config_version", flat=True).first()
         if version is None:
-            sharedcache.delete(_version_key(public_id))
+            sharedcache.delete(version_key(public_id))
         else:
-            sharedcache.set(_version_key(public_id), version, VERSION_TTL)
+            sharedcache.set(version_key(public_id), version, VERSION_TTL)
         _local.pop(public_id, None)
 
     # Drop it now too: this process (and a test's transaction) sees the change at once;
     # a reader that re-caches the old version before commit is overwritten by `publish`.
     _local.pop(public_id, None)
-    sharedcache.delete(_version_key(public_id))
+    sharedcache.delete(version_key(public_id))
     transaction.on_commit(publish)

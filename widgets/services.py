@@ -10,7 +10,6 @@ import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 
 from portal.errors import ServiceError
 from portal.services import audit_record
@@ -181,12 +180,10 @@ def widget_update(*, widget: Widget, changes: dict, actor=None) -> Widget:
         widget = Widget.objects.select_for_update().get(pk=widget.pk)
         changed = _apply(widget, cleaned)
         if changed:
-            widget.config_version = F("config_version") + 1
-            widget.save()
+            widget.save()  # widgets/signals.py bumps the config version
             widget.refresh_from_db()
             action = "widget.enforcement_changed" if "enforcement" in changed else "widget.policy_changed"
             audit_record(tenant=widget.tenant, actor=actor, action=action, target=widget.public_id, details=changed)
-            config.invalidate_on_commit(widget.public_id)
     return widget
 
 
@@ -201,11 +198,6 @@ def _clean_label(label: Any, *, field: str = "fields") -> str:
             field=field,
         )
     return label
-
-
-def _bump(widget: Widget) -> None:
-    Widget.objects.filter(pk=widget.pk).update(config_version=F("config_version") + 1)
-    config.invalidate_on_commit(widget.public_id)
 
 
 def unsigned_fields_set(*, widget: Widget, labels: Any, actor=None, field: str = "fields") -> list[str]:
@@ -226,8 +218,9 @@ def unsigned_fields_set(*, widget: Widget, labels: Any, actor=None, field: str =
         if removed:
             widget.unsigned_fields.filter(label__in=removed).delete()
         UnsignedField.objects.bulk_create([UnsignedField(widget=widget, label=label) for label in added])
+        if added:  # bulk_create sends no signal (the deletes above did, through widgets/signals.py)
+            config.widget_changed(widget.pk)
         if added or removed:
-            _bump(widget)
             audit_record(
                 tenant=widget.tenant,
                 actor=actor,
@@ -244,7 +237,6 @@ def unsigned_field_add(*, widget: Widget, label: Any, note: str = "", actor=None
     try:
         with transaction.atomic():
             field = UnsignedField.objects.create(widget=widget, label=label, note=note)
-            _bump(widget)
             audit_record(
                 tenant=widget.tenant,
                 actor=actor,
@@ -261,7 +253,6 @@ def unsigned_field_remove(*, widget: Widget, label: str, actor=None) -> None:
     with transaction.atomic():
         deleted, _ = widget.unsigned_fields.filter(label=label).delete()
         if deleted:
-            _bump(widget)
             audit_record(
                 tenant=widget.tenant,
                 actor=actor,

@@ -193,7 +193,7 @@ def verify_item(
     if verified is not None:
         if consume_jti:  # a dry run (playground, verify_token) is not a use of the key
             _mark_key_used(snapshot, verified.kid)
-        if item.token.count(".") == 4:  # decrypted from a compact JWE (see _verify_token)
+        if platform.is_encrypted(item.token):  # decrypted from a compact JWE in _verify_token
             body["encrypted"] = True
     if item.issue_session:
         # A session stands for a verified visitor only; a dry run (playground) stores none.
@@ -213,7 +213,6 @@ def verify_item(
 def _verify_token(
     snapshot: WidgetSnapshot, token: str, *, now: float, consume_jti: bool, session_requested: bool = False
 ) -> engine.VerifiedToken:
-
     if platform.is_encrypted(token):
         # Decrypt (RSA-OAEP-256 + A256GCM only, checked before any key is used),
         # then verify the inner JWS exactly like a plain token.
@@ -231,7 +230,6 @@ def _verify_token(
     )
     if session_requested:
         # Before the jti is consumed: a token refused here can be sent again once fixed.
-
         sessions.visitor_id(verified, snapshot.session_subject_claim)
     jti = verified.jti
     if jti is not None and consume_jti:

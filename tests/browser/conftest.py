@@ -4,16 +4,11 @@ No browser is downloaded: Playwright launches /usr/bin/chromium (scripts/ensure-
 installs it). Screenshots of the main pages go to test-artifacts/screenshots/.
 """
 
-from pathlib import Path
-
 import pytest
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls in
 # the same thread are still synchronous and safe here.
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 375, "height": 812}
+from tests.conftest import DESKTOP, PHONE, screenshot_taker
 
 
 class PageErrors:
@@ -57,19 +52,4 @@ def phone_page(browser, live_server, page_errors):
 
 @pytest.fixture(scope="session")
 def screenshot():
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-
-    def take(page, name, *, full_page=False):
-        path = SCREENSHOTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=full_page)
-        return path
-
-    return take
-
-
-def login(page, username, password):
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
+    return screenshot_taker("")

@@ -6,13 +6,10 @@ No browser is downloaded: Playwright drives Debian's /usr/bin/chromium.
 """
 
 import itertools
-from pathlib import Path
 
 import pytest
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 375, "height": 812}
+from tests.conftest import DESKTOP, PHONE, screenshot_taker
 
 
 def url(tenant="acme"):
@@ -91,19 +88,4 @@ def phone_page(browser, live_server, page_log):
 
 @pytest.fixture(scope="session")
 def screenshot():
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-
-    def take(page, name, *, full_page=False):
-        path = SCREENSHOTS / f"playground-{name}.png"
-        page.screenshot(path=str(path), full_page=full_page)
-        return path
-
-    return take
-
-
-def login(page, username, password):
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
+    return screenshot_taker("playground-")

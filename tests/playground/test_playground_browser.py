@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from keys.models import SigningKey
-from tests.playground.conftest import login
+from tests.conftest import login
 from widgets.models import Widget
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

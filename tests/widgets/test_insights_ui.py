@@ -7,7 +7,6 @@ charlie an admin of tenant B (globex).
 
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import jwt as pyjwt
 import pytest
@@ -20,6 +19,7 @@ from django.utils.html import escape
 
 from keys.models import KeyStatus, SigningKey
 from keys.services import signing_key_register, signing_key_revoke
+from tests.conftest import SCREENSHOTS
 from widgets import insights, outcomes
 from widgets.models import VerificationLog
 from widgets.services import unsigned_fields_set, widget_update
@@ -420,8 +420,6 @@ def test_monitor_mode_failures_feed_the_preview(alice_client, api_a, widget_a, r
 
 
 # --- the page in Chromium at 1280 px ---------------------------------------------------
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
 @pytest.mark.browser
