@@ -246,7 +246,14 @@ def chart(summary: dict, *, width: int = 760, height: int = 220) -> dict:
                     "style": styles[code],
                 }
             )
-        bars.append({"start": slot["start"], "segments": segments, "total": sum(slot["counts"].values())})
+        bars.append(
+            {
+                "start": slot["start"],
+                "x": round(left + index * bar_w + 1, 2),  # also for empty buckets: the time labels need it
+                "segments": segments,
+                "total": sum(slot["counts"].values()),
+            }
+        )
     ticks = [{"value": round(peak * f), "y": round(top + plot_h * (1 - f), 2)} for f in (0, 0.5, 1)] if peak else []
     return {
         "width": width,

@@ -136,7 +136,7 @@ class VerificationLog(models.Model):
     latency_us = models.PositiveIntegerField(default=0)
     api_key_prefix = models.CharField(max_length=16, blank=True)
     unsigned_labels = models.JSONField(default=list, blank=True)
-    rejected_labels = models.JSONField(default=list, blank=True)
+    rejected_labels = models.JSONField(default=list, blank=True)  # what `enforce` drops, in any mode
 
     class Meta:
         indexes = [models.Index(fields=["widget", "at"], name="verlog_widget_at")]

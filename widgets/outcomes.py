@@ -64,7 +64,7 @@ def record(
         min(int(latency * 1_000_000), 2**31 - 1),
         api_key_prefix[:16],
         [f["label"] for f in item.unsigned[:MAX_LABELS]],
-        list(body.get("rejected_unsigned") or [])[:MAX_LABELS],
+        _enforce_drops(snapshot, item, body)[:MAX_LABELS],
     )
     global _last_flush
     with _lock:
@@ -72,6 +72,13 @@ def record(
         due = len(_buffer) >= _flush_every() or time.monotonic() - _last_flush >= _flush_seconds()
     if due:
         flush()
+
+
+def _enforce_drops(snapshot: WidgetSnapshot, item: VerifyItem, body: dict) -> list[str]:
+    """The unsigned labels `enforce` would drop (not allowlisted, or shadowing a signed field),
+    whatever the widget's mode: the enforce preview counts them before anyone enforces."""
+    signed = {f["label"] for f in body.get("fields") or () if f.get("signed")}
+    return [e["label"] for e in item.unsigned if e["label"] not in snapshot.allowlist or e["label"] in signed]
 
 
 def _flush_every() -> int:

@@ -171,3 +171,29 @@ def test_prune_records_command_expires_keys_with_audit(widget_a, registered_ec):
     assert registered_ec.status == KeyStatus.EXPIRED
     assert AuditEvent.objects.filter(action="key.expired", target__endswith="/site-1").count() == 1
     assert "Marked 1 keys expired" in out.getvalue()
+
+
+def test_enforce_preview_counts_unsigned_drops_while_off(api_a, widget_a):
+    """In `off` nothing is dropped, but the preview must say what `enforce` would drop."""
+    UnsignedField.objects.create(widget=widget_a, label="page_url")
+    body = {
+        "unsigned_data": [
+            {"label": "page_url", "data": "/", "type": "string"},
+            {"label": "coupon", "data": "FREE", "type": "string"},
+        ]
+    }
+    status, answer = api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify", body)
+    assert status == 200 and answer["rejected_unsigned"] == []  # off: nothing dropped now
+    outcomes.flush()
+    assert VerificationLog.objects.get().rejected_labels == ["coupon"]
+    preview = insights.summarize(widget_a, "24h")["enforce_preview"]
+    assert preview["would_drop_unsigned"] == 1
+
+
+def test_chart_time_labels_are_spread_over_the_axis(sequence):
+    c = insights.chart(insights.summarize(sequence, "24h", now=NOW))
+    xs = [bar["x"] for bar in c["bars"]]
+    assert xs == sorted(xs) and len(set(xs)) == len(xs) == 24  # empty buckets have a place too
+    assert xs[0] >= c["left"] and xs[-1] < c["width"]
+    html_x = {bar["x"] for bar in c["bars"] if not bar["segments"]}
+    assert len(html_x) > 1
