@@ -76,6 +76,8 @@ from datetime import UTC, datetime
 from itertools import accumulate
 from typing import Any
 
+import orjson
+
 from keys import jose
 
 log = logging.getLogger(__name__)
@@ -291,13 +293,38 @@ def _split(token: Any, max_bytes: int) -> _Parts:
     if match is None:
         raise VerificationError("malformed_token", _format_problem(token))
     header_b64, payload_b64, signature_b64 = match.groups()
-    header_raw = _b64decode(header_b64, "header")
-    payload_raw = _b64decode(payload_b64, "payload")
-    signature = _b64decode(signature_b64, "signature")
-    header = _parse_json(header_raw, "header", "malformed_token")
-    if not isinstance(header, dict):
-        raise VerificationError("malformed_token", f"The header is a JSON {_kind(header)}; it must be a JSON object.")
-    return _Parts(header, payload_raw, signature, token[: match.end(2)].encode("ascii"))
+    header = _HEADERS.get(header_b64)
+    if header is None:
+        header_raw = _b64decode(header_b64, "header")
+        payload_raw = _b64decode(payload_b64, "payload")
+        signature = _b64decode(signature_b64, "signature")
+        header = _parse_json(header_raw, "header", "malformed_token")
+        if not isinstance(header, dict):
+            raise VerificationError(
+                "malformed_token", f"The header is a JSON {_kind(header)}; it must be a JSON object."
+            )
+        _remember_header(header_b64, header)
+    else:  # a header seen before decoded and parsed cleanly: only the other two parts are left to check
+        payload_raw = _b64decode(payload_b64, "payload")
+        signature = _b64decode(signature_b64, "signature")
+    return _Parts(dict(header), payload_raw, signature, token[: match.end(2)].encode("ascii"))
+
+
+# Parsed headers by their base64url text, per process. A signer sends the same header with every
+# token ({"alg","typ","kid"}), so after the first token its base64 decode and JSON parse are skipped.
+# Only headers that parsed as JSON objects are kept (the alg/kid rules still run on every token);
+# bounded in count and size, so hostile headers cannot grow it.
+_HEADERS: dict[str, dict] = {}
+HEADER_CACHE_ENTRIES = 512
+HEADER_CACHE_MAX_CHARS = 1024
+
+
+def _remember_header(header_b64: str, header: dict) -> None:
+    if len(header_b64) > HEADER_CACHE_MAX_CHARS:
+        return
+    if len(_HEADERS) >= HEADER_CACHE_ENTRIES:
+        _HEADERS.clear()
+    _HEADERS[header_b64] = header
 
 
 def _b64decode(part: str, name: str) -> bytes:
@@ -400,6 +427,56 @@ def _too_deep(text: str) -> bool:
     return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0) > MAX_DEPTH
 
 
+_STRICT = object()
+# orjson reads integers beyond 64 bits as floats, where the strict decoder keeps them exact (or refuses
+# them): any run of 19+ digits sends the text the strict way. Below that every integer fits in 64 bits.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS = b"0" * 19
+
+
+def _fast_json(raw: bytes, text: str) -> Any:
+    """The strict decoder's result, computed fast, or _STRICT when only the strict decoder can tell.
+
+    orjson accepts exactly the JSON the strict decoder accepts except in three ways, each caught here:
+    it refuses NaN/Infinity, numbers that overflow to infinity and lone surrogates (refused by us too:
+    the strict decoder then gives the precise message); it turns integers over 64 bits into floats
+    (_NINETEEN_DIGITS); and it keeps the last of duplicate members. Duplicates: every member has
+    exactly one ':' outside strings, so the parsed objects' sizes add up to that count only when no
+    member was collapsed.
+    """
+    if _NINETEEN_DIGITS in raw.translate(_DIGITS_AS_ZERO):
+        return _STRICT
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _STRICT
+    if not isinstance(value, (dict, list)):
+        return value
+    # One object and no array: nothing nested, so no walk.
+    flat = isinstance(value, dict) and text.count("{") == 1 and "[" not in text
+    members = len(value) if flat else _members(value)
+    if text.count(":") != members:  # colons inside strings, or a duplicate collapsed
+        # Without backslashes there are no escaped quotes: strings are exactly the odd pieces between quotes.
+        outside = _JSON_STRING.sub("", text) if "\\" in text else "".join(text.split('"')[::2])
+        if outside.count(":") != members:
+            return _STRICT
+    return value
+
+
+def _members(value: Any) -> int:
+    """How many object members `value` holds, nested ones included (depth is bounded before parsing)."""
+    if isinstance(value, dict):
+        count = len(value)
+        items = value.values()
+    else:
+        count = 0
+        items = value
+    for item in items:
+        if isinstance(item, (dict, list)):
+            count += _members(item)
+    return count
+
+
 def _parse_json(raw: bytes, what: str, code: str) -> Any:
     hint = "; sign a JSON object of claims or a JSON array of fields." if what == "payload" else "."
     if not raw:
@@ -410,6 +487,9 @@ def _parse_json(raw: bytes, what: str, code: str) -> Any:
         raise VerificationError(code, f"The {what} is not UTF-8 text{hint}") from None
     if _too_deep(text):
         raise VerificationError(code, f"The {what} JSON is nested deeper than {MAX_DEPTH} levels.")
+    value = _fast_json(raw, text)
+    if value is not _STRICT:
+        return value
     try:
         value = _DECODER.decode(text)
     except _JSONRefused as exc:

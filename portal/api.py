@@ -13,10 +13,11 @@ import re
 import time
 from functools import wraps
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import DatabaseError, transaction
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
@@ -28,6 +29,8 @@ log = logging.getLogger("signet.api")
 
 API_KEY_CACHE_SECONDS = 60
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS = b"0" * 19  # orjson reads integers over 64 bits (19+ digits) as floats; json keeps them exact
 
 
 class ApiError(ServiceError):
@@ -177,6 +180,13 @@ def read_json(request):
         raise ApiError("request_too_large", f"The request body is over the {limit}-byte limit.", status=413)
     if not body.strip():
         return None
+    # orjson reads what json reads, faster; where they differ (NaN, integers over 64 bits, lone
+    # surrogates, anything it refuses) json decides, so the API accepts and refuses exactly as before.
+    if _NINETEEN_DIGITS not in body.translate(_DIGITS_AS_ZERO):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
     try:
         value = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -223,11 +233,21 @@ def api_endpoint(*methods: str, auth: bool = True, prefetch=None):
             if isinstance(result, JsonResponse):
                 return result
             status, payload = result
-            return JsonResponse(payload, status=status, json_dumps_params={"ensure_ascii": False})
+            return json_response(payload, status)
 
         return wrapped
 
     return decorator
+
+
+def json_response(payload, status: int = 200) -> HttpResponse:
+    """UTF-8 JSON. orjson writes it several times faster than json; integers beyond 64 bits
+    (a signed claim may hold one) make it refuse, and json writes those."""
+    try:
+        body = orjson.dumps(payload)
+    except TypeError:
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    return HttpResponse(body, status=status, content_type="application/json")
 
 
 def require_object(body, *, allowed: set[str] | None = None) -> dict:

@@ -60,7 +60,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.middleware.MessageMiddleware",  # Django's, skipped for /api/
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -210,6 +210,8 @@ SIGNET = {
     # The verification log is written in batches (see widgets/outcomes.py); tests flush explicitly.
     "VERIFICATION_LOG_FLUSH_EVERY": env.int("VERIFICATION_LOG_FLUSH_EVERY", default=200),
     "VERIFICATION_LOG_FLUSH_SECONDS": env.float("VERIFICATION_LOG_FLUSH_SECONDS", default=1e9 if TESTING else 2.0),
+    # Write the log from a background thread of each process (servers); tests write in the request.
+    "VERIFICATION_LOG_BACKGROUND": env.bool("VERIFICATION_LOG_BACKGROUND", default=not TESTING),
 }
 
 LOGGING = {

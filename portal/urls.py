@@ -24,10 +24,10 @@ portal_patterns = (
 )
 
 urlpatterns = [
+    path("api/v1/", include("portal.api_urls")),  # first: the API is most of the traffic
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("portal.account_urls")),
-    path("api/v1/", include("portal.api_urls")),
     path("", include(portal_patterns)),
     path("t/<slug:tenant_slug>/", include("widgets.urls")),
     path("", include("keys.urls")),

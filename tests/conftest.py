@@ -25,6 +25,7 @@ VECTORS = SHARED / "vectors"
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Shared cache and per-process snapshots start empty in every test."""
+    from keys import engine
     from portal import api, sharedcache
     from widgets import config, outcomes
 
@@ -33,7 +34,9 @@ def _fresh_cache():
         cache.clear()
         config._local.clear()
         outcomes._buffer.clear()
+        outcomes._dropped = 0
         sharedcache._marked.clear()
+        engine._HEADERS.clear()
 
     reset()
     yield

@@ -14,7 +14,7 @@ from widgets import config, insights, outcomes
 from widgets.selectors import unsigned_labels_of, widget_for, widgets_of
 from widgets.serializers import widget_json
 from widgets.services import unsigned_fields_set, widget_create, widget_update
-from widgets.verification import parse_item, verify_item
+from widgets.verification import parse_item, verify_item_with_drops
 
 MAX_BATCH = 100
 
@@ -105,8 +105,8 @@ def jwks(request, widget_id):
 
 def _verify_and_record(snapshot, item, prefix):
     started = time.perf_counter()
-    status, body = verify_item(snapshot, item, api_key_prefix=prefix)
-    outcomes.record(snapshot, item, status, body, latency=time.perf_counter() - started, api_key_prefix=prefix)
+    status, body, drops = verify_item_with_drops(snapshot, item)
+    outcomes.record(snapshot, item, status, body, drops, latency=time.perf_counter() - started, api_key_prefix=prefix)
     return status, body
 
 

@@ -44,8 +44,8 @@ def parse_item(body: Any, *, prefix: str = "") -> VerifyItem:
     """Check the shape of one verify body; ServiceError(invalid_request, field=...) otherwise."""
     if not isinstance(body, dict):
         raise ServiceError("invalid_request", "The body must be a JSON object.", field=prefix.rstrip(".") or "body")
-    unknown = sorted(set(body) - VERIFY_FIELDS)
-    if unknown:
+    if not VERIFY_FIELDS.issuperset(body):
+        unknown = sorted(set(body) - VERIFY_FIELDS)
         raise ServiceError("invalid_request", f"Unknown field '{unknown[0]}'.", field=prefix + unknown[0])
     token = body.get("signed_interaction_data")
     if token is not None and not isinstance(token, str):
@@ -76,33 +76,41 @@ def parse_item(body: Any, *, prefix: str = "") -> VerifyItem:
         )
     unsigned, seen = [], set()
     for index, entry in enumerate(raw):
-        where = f"{prefix}unsigned_data[{index}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("label"), str) or "data" not in entry:
             raise ServiceError(
                 "invalid_request",
                 "Each unsigned field is an object with 'label' (string), 'data' and 'type'.",
-                field=where,
+                field=f"{prefix}unsigned_data[{index}]",
             )
         label = entry["label"]
-        kind = entry.get("type", engine.json_type(entry["data"]))
+        data = entry["data"]
+        kind = entry["type"] if "type" in entry else engine.json_type(data)
         if not label or len(label) > MAX_LABEL_CHARS:
             raise ServiceError(
-                "invalid_request", f"A label is 1 to {MAX_LABEL_CHARS} characters.", field=where + ".label"
+                "invalid_request",
+                f"A label is 1 to {MAX_LABEL_CHARS} characters.",
+                field=f"{prefix}unsigned_data[{index}].label",
             )
         if not isinstance(kind, str) or not kind or len(kind) > MAX_TYPE_CHARS:
             raise ServiceError(
-                "invalid_request", f"'type' is a string of 1 to {MAX_TYPE_CHARS} characters.", field=where + ".type"
+                "invalid_request",
+                f"'type' is a string of 1 to {MAX_TYPE_CHARS} characters.",
+                field=f"{prefix}unsigned_data[{index}].type",
             )
         if _CONTROL.search(label) or _CONTROL.search(kind):
             raise ServiceError(
-                "invalid_request", "Labels and types must not contain control characters.", field=where + ".label"
+                "invalid_request",
+                "Labels and types must not contain control characters.",
+                field=f"{prefix}unsigned_data[{index}].label",
             )
         if label in seen:
             raise ServiceError(
-                "invalid_request", f"The label '{label}' appears twice in unsigned_data.", field=where + ".label"
+                "invalid_request",
+                f"The label '{label}' appears twice in unsigned_data.",
+                field=f"{prefix}unsigned_data[{index}].label",
             )
         seen.add(label)
-        unsigned.append({"label": label, "data": entry["data"], "type": kind})
+        unsigned.append({"label": label, "data": data, "type": kind})
     return VerifyItem(token=token, unsigned=unsigned, issue_session=issue_session)
 
 
@@ -129,6 +137,11 @@ def _apply_unsigned(item: VerifyItem, *, signed_labels: set[str], allowlist: fro
     return passed, dropped, enforce_drops
 
 
+def _not_allowlisted(item: VerifyItem, snapshot: WidgetSnapshot) -> list[str]:
+    """What `enforce` would drop from a refused item: nothing is signed, so the labels off the allowlist."""
+    return [e["label"] for e in item.unsigned if e["label"] not in snapshot.allowlist]
+
+
 def _mark_key_used(snapshot: WidgetSnapshot, kid: str) -> None:
     """last_used_at at most once a minute per key: no database write per verification."""
     pk = snapshot.key_pks.get(kid)
@@ -148,26 +161,41 @@ def verify_item(
 
     `consume_jti=False` is the playground's dry run: everything else is identical.
     """
+    status, body, _ = verify_item_with_drops(snapshot, item, consume_jti=consume_jti, now=now)
+    return status, body
+
+
+def verify_item_with_drops(
+    snapshot: WidgetSnapshot, item: VerifyItem, *, consume_jti: bool = True, now: float | None = None
+) -> tuple[int, dict, list[str]]:
+    """`verify_item`, plus the unsigned labels `enforce` would drop whatever the mode (for the log)."""
     now = time.time() if now is None else now
     mode = snapshot.enforcement
     enforce = mode == Enforcement.ENFORCE
     would_reject = None
     verified = None
+    token = item.token
+    encrypted = token is not None and platform.is_encrypted(token)
 
-    if item.token is None:
+    if token is None:
         if snapshot.require_token and mode != Enforcement.OFF:
             message = "This widget requires signed interaction data; send 'signed_interaction_data'."
             if enforce:
-                return _rejection("signature_required", message)
+                return (*_rejection("signature_required", message), _not_allowlisted(item, snapshot))
             would_reject = {"code": "signature_required", "message": message}
     else:
         try:
             verified = _verify_token(
-                snapshot, item.token, now=now, consume_jti=consume_jti, session_requested=item.issue_session
+                snapshot,
+                token,
+                now=now,
+                consume_jti=consume_jti,
+                session_requested=item.issue_session,
+                encrypted=encrypted,
             )
         except engine.VerificationError as exc:
             if mode != Enforcement.MONITOR:
-                return _rejection(exc.code, exc.message)
+                return (*_rejection(exc.code, exc.message), _not_allowlisted(item, snapshot))
             would_reject = {"code": exc.code, "message": exc.message}
         except replay.ReplayStoreUnavailable:
             raise ServiceError(
@@ -176,15 +204,22 @@ def verify_item(
                 status=503,
             ) from None
 
-    signed_fields = [{**f, "signed": True} for f in verified.fields] if verified else []
-    passed, dropped, enforce_drops = _apply_unsigned(
-        item, signed_labels={f["label"] for f in signed_fields}, allowlist=snapshot.allowlist, enforce=enforce
-    )
+    if verified is not None:
+        signed_fields = [{**f, "signed": True} for f in verified.fields]
+        signed_labels = {f["label"] for f in signed_fields} if item.unsigned else ()
+    else:
+        signed_fields, signed_labels = [], ()
+    if item.unsigned:
+        passed, dropped, enforce_drops = _apply_unsigned(
+            item, signed_labels=signed_labels, allowlist=snapshot.allowlist, enforce=enforce
+        )
+    else:
+        passed, dropped, enforce_drops = [], [], []
     body = {
         "verified": verified is not None,
         "kid": verified.kid if verified else None,
         "alg": verified.alg if verified else None,
-        "fields": signed_fields + passed,
+        "fields": signed_fields + passed if passed else signed_fields,
         "claims": verified.claims if verified else None,
         "rejected_unsigned": enforce_drops if mode == Enforcement.MONITOR else dropped,
     }
@@ -193,7 +228,7 @@ def verify_item(
     if verified is not None:
         if consume_jti:  # a dry run (playground, verify_token) is not a use of the key
             _mark_key_used(snapshot, verified.kid)
-        if platform.is_encrypted(item.token):  # decrypted from a compact JWE in _verify_token
+        if encrypted:  # decrypted from a compact JWE in _verify_token
             body["encrypted"] = True
     if item.issue_session:
         # A session stands for a verified visitor only; a dry run (playground) stores none.
@@ -202,18 +237,24 @@ def verify_item(
                 "code": "signature_required",
                 "message": "Issuing a session needs signed interaction data that verifies.",
             }
-            return _rejection(reason["code"], reason["message"])
+            return (*_rejection(reason["code"], reason["message"]), enforce_drops)
         if consume_jti:
             body["session"] = sessions.session_issue(
                 snapshot=snapshot, verified=verified, fields=signed_fields, now=now
             )
-    return 200, body
+    return 200, body, enforce_drops
 
 
 def _verify_token(
-    snapshot: WidgetSnapshot, token: str, *, now: float, consume_jti: bool, session_requested: bool = False
+    snapshot: WidgetSnapshot,
+    token: str,
+    *,
+    now: float,
+    consume_jti: bool,
+    session_requested: bool = False,
+    encrypted: bool = False,
 ) -> engine.VerifiedToken:
-    if platform.is_encrypted(token):
+    if encrypted:
         # Decrypt (RSA-OAEP-256 + A256GCM only, checked before any key is used),
         # then verify the inner JWS exactly like a plain token.
         token = platform.decrypt_interaction_data(

@@ -1,11 +1,14 @@
 """Verification log and insights: aggregation on known sequences, API, page, monitor preview."""
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from widgets import insights, outcomes
+from widgets import config, insights, outcomes
 from widgets.models import UnsignedField, VerificationLog
+from widgets.verification import parse_item
 
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
 
@@ -197,3 +200,46 @@ def test_chart_time_labels_are_spread_over_the_axis(sequence):
     assert xs[0] >= c["left"] and xs[-1] < c["width"]
     html_x = {bar["x"] for bar in c["bars"] if not bar["segments"]}
     assert len(html_x) > 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_writer_flushes_without_blocking_the_request(api_a, widget_a, settings):
+    """Servers write the log from a background thread: the request that fills the buffer only wakes it."""
+    settings.SIGNET = {**settings.SIGNET, "VERIFICATION_LOG_FLUSH_EVERY": 2, "VERIFICATION_LOG_BACKGROUND": True}
+    writes_in_request = []
+    real_flush = outcomes.flush
+
+    def spying_flush():
+        writes_in_request.append(threading.current_thread().name)
+        return real_flush()
+
+    outcomes.flush = spying_flush
+    try:
+        body = {"unsigned_data": [{"label": "page_url", "data": "/x", "type": "string"}]}
+        for _ in range(3):
+            assert api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify", body)[0] == 200
+        deadline = time.monotonic() + 10
+        while VerificationLog.objects.count() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert outcomes._flusher is not None
+        writer = outcomes._flusher[1]
+        assert writer.is_alive()
+    finally:
+        outcomes.flush = real_flush
+        outcomes.stop_background()  # last flush, and its database connection closed
+    assert not writer.is_alive()
+    assert VerificationLog.objects.count() == 3
+    assert writes_in_request and set(writes_in_request) == {"signet-verification-log"}
+
+
+def test_buffer_is_bounded_while_the_database_lags(widget_a, settings, caplog, monkeypatch):
+    settings.SIGNET = {**settings.SIGNET, "VERIFICATION_LOG_FLUSH_EVERY": 10**9}
+    monkeypatch.setattr(outcomes, "MAX_BUFFERED", 5)
+    snapshot = config.snapshot_for(tenant_id=widget_a.tenant_id, public_id=widget_a.public_id)
+    item = parse_item({"unsigned_data": []})
+    for _ in range(8):
+        outcomes.record(snapshot, item, 200, {"verified": False}, [], latency=0.001, api_key_prefix="p")
+    assert len(outcomes._buffer) == 5
+    assert outcomes.flush() == 5
+    assert "3 rows dropped" in caplog.text
+    assert VerificationLog.objects.count() == 5
