@@ -127,7 +127,7 @@ def _flush_forever() -> None:
         try:
             close_old_connections()  # this thread's own connection: drop it if broken or too old
             flush()
-        except Exception:  # noqa: BLE001 - the writer must outlive any one failure
+        except Exception:  # the writer must outlive any one failure
             log.exception("verification log: background write failed")
     connection.close()
 
