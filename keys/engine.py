@@ -452,8 +452,8 @@ def _fast_json(raw: bytes, text: str) -> Any:
         return _STRICT
     if not isinstance(value, (dict, list)):
         return value
-    # One object and no array: nothing nested, so no walk.
-    flat = isinstance(value, dict) and text.count("{") == 1 and "[" not in text
+    # A single object: arrays without objects add no members, so no walk.
+    flat = isinstance(value, dict) and text.count("{") == 1
     members = len(value) if flat else _members(value)
     if text.count(":") != members:  # colons inside strings, or a duplicate collapsed
         # Without backslashes there are no escaped quotes: strings are exactly the odd pieces between quotes.
