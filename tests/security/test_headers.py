@@ -290,3 +290,21 @@ def test_django_admin_pages_need_no_inline_code(world, superuser):
         assert response.status_code == 200, url
         assert_security_headers(response, url)
         assert_no_inline_code(response, url)
+
+
+def test_api_keeps_no_session_but_every_security_header(alice_client, api_a, widget_a):
+    """/api/ skips Django's session, auth and messages middleware (bearer keys only): a browser's session
+    cookie is neither read nor refreshed there, while pages keep their session."""
+    alice_client.cookies["messages"] = "x"
+    response = alice_client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    assert "sessionid" not in response.cookies and "messages" not in response.cookies
+    assert "Cookie" not in response.headers.get("Vary", "")
+    for name in ("X-Frame-Options", "X-Content-Type-Options", "Content-Security-Policy", "Cache-Control"):
+        assert response.headers.get(name), name
+    assert not hasattr(response.wsgi_request, "session") and not hasattr(response.wsgi_request, "user")
+    # The same browser on a page: the session and user are there.
+    page = alice_client.get("/")
+    assert page.wsgi_request.user.username == "alice"
+    status, body = api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify", {})
+    assert status == 200 and body["verified"] is False
