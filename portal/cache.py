@@ -5,6 +5,7 @@ callbacks) on every cache call; on the verify path that was about 30 % of the
 CPU. Here each connection pool gets one client, built once.
 """
 
+import redis
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 
@@ -37,3 +38,18 @@ class RedisCache(DjangoRedisCache):
         pipe = self._cache.get_client(key, write=True).pipeline(transaction=False)
         count, _ = pipe.incrby(key, delta).expire(key, ttl, nx=True).execute()
         return count
+
+    # --- change notices (portal/sharedcache.py's per-process mirror) ---------------------
+
+    def publish(self, channel: str, message: str) -> None:
+        self._cache.get_client(write=True).publish(channel, message)
+
+    def subscriber(self, channel: str):
+        """A PubSub on its own connection: no socket timeout while idle (the cache's own is short),
+        a PING every 10 s, and a 15 s timeout on reads so a dead server is noticed."""
+        client = redis.Redis.from_url(
+            self._servers[0], socket_connect_timeout=0.5, socket_timeout=15, health_check_interval=10
+        )
+        pubsub = client.pubsub(ignore_subscribe_messages=False)
+        pubsub.subscribe(channel)
+        return pubsub

@@ -214,6 +214,9 @@ SIGNET = {
     "VERIFICATION_LOG_FLUSH_SECONDS": env.float("VERIFICATION_LOG_FLUSH_SECONDS", default=1e9 if TESTING else 2.0),
     # Write the log from a background thread of each process (servers); tests write in the request.
     "VERIFICATION_LOG_BACKGROUND": env.bool("VERIFICATION_LOG_BACKGROUND", default=not TESTING),
+    # With Redis: mirror API-key entries and widget versions per process, kept exact by Redis
+    # pub/sub notices (portal/sharedcache.py); off: read them from Redis on every request.
+    "SHARED_CACHE_MIRROR": env.bool("SHARED_CACHE_MIRROR", default=True),
 }
 
 LOGGING = {

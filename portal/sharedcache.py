@@ -5,11 +5,136 @@ database and never fails a request; replay state does NOT live here (see
 widgets/replay.py, which fails closed)."""
 
 import logging
+import os
+import threading
 import time
 
+from django.conf import settings
 from django.core.cache import cache
 
 log = logging.getLogger("signet.cache")
+
+# --- the per-process mirror -----------------------------------------------------------
+# The verify path reads two shared keys per request: the API key's entry and the widget's config
+# version. With Redis, each process mirrors those keys (MIRRORED prefixes) in memory while it is
+# subscribed to CHANNEL, and every write to a mirrored key through this module publishes the
+# key's name there, so every process drops its copy at once: warm verifications make no round
+# trip at all. Until the subscription is confirmed, after any error on it, and for keys not
+# mirrored, every read goes to the shared cache as before. Mirrored values are kept at most
+# MIRROR_SECONDS (a net under a lost notice), and a value read while a notice arrived is not kept
+# (`_generation`), so a reader can never re-mirror what a writer just changed.
+MIRRORED = ("apikey:", "wv:")
+MIRROR_SECONDS = 5.0
+MIRROR_MAX_KEYS = 100_000
+CHANNEL = "signet:changed"
+
+_mirror: dict[str, tuple[float, object]] = {}
+_mirror_lock = threading.Lock()
+_generation = 0
+_listening = False
+_listener: tuple[int, threading.Thread] | None = None
+
+
+def _mirror_on() -> bool:
+    return bool(settings.SIGNET.get("SHARED_CACHE_MIRROR")) and hasattr(cache, "subscriber")
+
+
+def mirror_reset() -> None:
+    """Forget every mirrored value (after a reconnect, or a test's cache.clear())."""
+    global _generation
+    with _mirror_lock:
+        _mirror.clear()
+        _generation += 1
+
+
+def _dropped(key: str) -> None:
+    global _generation
+    with _mirror_lock:
+        _mirror.pop(key, None)
+        _generation += 1
+
+
+def _changed(key: str) -> None:
+    """A write to `key` went through: drop it here now, and tell every other process."""
+    if not key.startswith(MIRRORED):
+        return
+    _dropped(key)
+    if hasattr(cache, "publish"):
+        try:
+            cache.publish(CHANNEL, key)
+        except Exception as exc:  # noqa: BLE001 - the others' copies still expire within MIRROR_SECONDS
+            _warn("publish", key, exc)
+
+
+def _ensure_listener() -> None:
+    global _listener
+    pid = os.getpid()
+    if _listener is not None and _listener[0] == pid and _listener[1].is_alive():
+        return
+    with _mirror_lock:
+        if _listener is not None and _listener[0] == pid and _listener[1].is_alive():
+            return
+        thread = threading.Thread(target=_listen, name="signet-cache-notices", daemon=True)
+        _listener = (pid, thread)
+        thread.start()
+
+
+def _listen() -> None:
+    global _listening
+    backoff = 0.1
+    while True:
+        pubsub = None
+        try:
+            pubsub = cache.subscriber(CHANNEL)
+            while True:
+                message = pubsub.get_message(timeout=1.0)
+                if message is None:
+                    continue
+                if message["type"] == "subscribe":
+                    mirror_reset()  # anything mirrored before now may have missed a notice
+                    _listening = True
+                    backoff = 0.1
+                elif message["type"] == "message":
+                    data = message["data"]
+                    _dropped(data.decode() if isinstance(data, bytes) else data)
+        except Exception as exc:  # noqa: BLE001 - reconnect; meanwhile every read goes to the shared cache
+            if _listening:
+                log.warning("shared cache notices lost (%s); reading through", exc.__class__.__name__)
+        finally:
+            _listening = False
+            mirror_reset()
+            if pubsub is not None:
+                try:
+                    pubsub.close()
+                except Exception:  # noqa: BLE001, S110
+                    pass
+        time.sleep(backoff)
+        backoff = min(backoff * 2, 5.0)
+
+
+def _mirrored_read(keys: list[str]) -> dict:
+    now = time.monotonic()
+    found, missing = {}, []
+    for key in keys:
+        hit = _mirror.get(key)
+        if hit is not None and hit[0] > now:
+            found[key] = hit[1]
+        else:
+            missing.append(key)
+    if not missing:
+        return found
+    generation = _generation
+    fetched = cache.get_many(missing)
+    found.update(fetched)
+    with _mirror_lock:
+        if generation == _generation and _listening:
+            if len(_mirror) >= MIRROR_MAX_KEYS:
+                _mirror.clear()
+            until = now + MIRROR_SECONDS
+            for key in missing:
+                if key in fetched and key.startswith(MIRRORED):
+                    _mirror[key] = (until, fetched[key])
+    return found
 
 
 def _warn(op: str, key: str, exc: Exception) -> None:
@@ -17,11 +142,7 @@ def _warn(op: str, key: str, exc: Exception) -> None:
 
 
 def get(key: str, default=None):
-    try:
-        return cache.get(key, default)
-    except Exception as exc:  # noqa: BLE001 - any backend failure means "not cached"
-        _warn("get", key, exc)
-        return default
+    return get_many([key]).get(key, default)
 
 
 def set(key: str, value, ttl: int | None) -> None:  # noqa: A001
@@ -29,14 +150,18 @@ def set(key: str, value, ttl: int | None) -> None:  # noqa: A001
         cache.set(key, value, ttl)
     except Exception as exc:  # noqa: BLE001
         _warn("set", key, exc)
+    _changed(key)
 
 
 def add(key: str, value, ttl: int) -> bool:
     try:
-        return cache.add(key, value, ttl)
+        added = cache.add(key, value, ttl)
     except Exception as exc:  # noqa: BLE001
         _warn("add", key, exc)
         return False
+    if added:
+        _changed(key)
+    return added
 
 
 def delete(key: str) -> None:
@@ -44,12 +169,17 @@ def delete(key: str) -> None:
         cache.delete(key)
     except Exception as exc:  # noqa: BLE001
         _warn("delete", key, exc)
+    _changed(key)
 
 
 def get_many(keys: list[str]) -> dict:
     try:
+        if _mirror_on():
+            _ensure_listener()
+            if _listening:
+                return _mirrored_read(keys)
         return cache.get_many(keys)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any backend failure means "not cached"
         _warn("get_many", keys[0] if keys else "", exc)
         return {}
 

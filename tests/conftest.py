@@ -36,6 +36,7 @@ def _fresh_cache():
         outcomes._buffer.clear()
         outcomes._dropped = 0
         sharedcache._marked.clear()
+        sharedcache.mirror_reset()
         engine._HEADERS.clear()
 
     reset()

@@ -200,3 +200,44 @@ def test_postgres_down_answers_503_with_the_envelope(live, redis_url, tmp_path):
         # Still alive after the refusals.
         assert server.request("GET", "/healthz")[0] == 503
         assert "database unavailable" in server.log_text()
+
+
+def test_changes_reach_every_worker_at_once(live, signer):
+    """Each worker mirrors API-key entries and widget versions in memory (kept exact by Redis
+    notices): a change made through one worker is seen by the next request on either worker."""
+    api_key = live.api_key
+    status, widget = live.server.request("POST", "/api/v1/widgets", {"name": "Mirror"}, api_key=api_key)
+    assert status == 201, widget
+    base = f"/api/v1/widgets/{widget['id']}"
+    status, _ = live.server.request(
+        "POST", f"{base}/keys", {"public_key": signer.public_pem, "kid": signer.kid}, api_key=api_key
+    )
+    assert status == 201
+    token = signer.sign()
+
+    def verify_many(n=30):
+        return burst(
+            n,
+            lambda: live.server.request("POST", f"{base}/verify", {"signed_interaction_data": token}, api_key=api_key),
+        )
+
+    for _ in range(BURSTS):  # warm both workers' mirrors
+        assert {r[0] for r in verify_many()} == {200}
+        if len(live.server.worker_pids(f"{base}/verify")) == 2:
+            break
+    assert len(live.server.worker_pids(f"{base}/verify")) == 2
+
+    # A policy change: every following answer applies it.
+    status, _ = live.server.request("PATCH", base, {"expected_issuer": "https://nobody.example"}, api_key=api_key)
+    assert status == 200
+    results = verify_many()
+    assert {(r[0], r[1]["error"]["code"]) for r in results} == {(422, "missing_claim")}, results[:3]  # no iss
+    status, _ = live.server.request("PATCH", base, {"expected_issuer": ""}, api_key=api_key)
+    assert status == 200
+    assert {r[0] for r in verify_many()} == {200}
+
+    # A revoked key: refused at once by both workers.
+    status, _ = live.server.request("POST", f"{base}/keys/{signer.kid}/revoke", api_key=api_key)
+    assert status == 200
+    results = verify_many()
+    assert {(r[0], r[1]["error"]["code"]) for r in results} == {(422, "revoked_key")}, results[:3]
