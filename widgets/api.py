@@ -116,14 +116,14 @@ def _widget_version(widget_id, **kwargs):
 
 @api_endpoint("POST", prefetch=_widget_version)
 def verify(request, widget_id):
-    snapshot = config.snapshot_for(tenant_id=request.tenant.id, public_id=widget_id, prefetched=request.prefetched)
+    snapshot = config.snapshot_for(tenant_id=request.tenant_id, public_id=widget_id, prefetched=request.prefetched)
     item = parse_item(request.json if request.json is not None else {})
     return _verify_and_record(snapshot, item, request.api_key_prefix)
 
 
 @api_endpoint("POST", prefetch=_widget_version)
 def verify_batch(request, widget_id):
-    snapshot = config.snapshot_for(tenant_id=request.tenant.id, public_id=widget_id, prefetched=request.prefetched)
+    snapshot = config.snapshot_for(tenant_id=request.tenant_id, public_id=widget_id, prefetched=request.prefetched)
     body = require_object(request.json, allowed={"items"})
     items = body.get("items")
     if not isinstance(items, list) or not (1 <= len(items) <= MAX_BATCH):
