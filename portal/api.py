@@ -9,6 +9,7 @@ HTML page or a traceback.
 import hmac
 import json
 import logging
+import math
 import re
 import time
 from functools import wraps
@@ -16,12 +17,14 @@ from functools import wraps
 import orjson
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.csrf import csrf_exempt
 
+from keys.engine import too_deep
 from portal import sharedcache
 from portal.errors import ServiceError
 from portal.models import ApiKey, Tenant, hash_api_key
@@ -32,6 +35,25 @@ API_KEY_CACHE_SECONDS = 60
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _NINETEEN_DIGITS = b"0" * 19  # orjson reads integers over 64 bits (19+ digits) as floats; json keeps them exact
+MAX_BODY_DEPTH = 64
+
+
+class _NotJSON(ValueError):
+    pass
+
+
+def _no_constant(name: str):
+    raise _NotJSON(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotJSON(f"the number {text[:20]} is too large")
+    return value
+
+
+_BODY_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 
 
 class ApiError(ServiceError):
@@ -184,16 +206,26 @@ def read_json(request):
         raise ApiError("request_too_large", f"The request body is over the {limit}-byte limit.", status=413)
     if not body.strip():
         return None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError("invalid_request", "The request body is not valid UTF-8 JSON.", field="body") from None
+    if too_deep(text, MAX_BODY_DEPTH):
+        raise ApiError(
+            "invalid_request", f"The request body is nested deeper than {MAX_BODY_DEPTH} levels.", field="body"
+        )
     # orjson reads what json reads, faster; where they differ (NaN, integers over 64 bits, lone
-    # surrogates, anything it refuses) json decides, so the API accepts and refuses exactly as before.
+    # surrogates, anything it refuses) json decides, with the same rules and messages as before.
     if _NINETEEN_DIGITS not in body.translate(_DIGITS_AS_ZERO):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
             pass
     try:
-        value = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        value = _BODY_DECODER.decode(text)
+    except _NotJSON as exc:
+        raise ApiError("invalid_request", f"The request body is refused: {exc}.", field="body") from None
+    except (ValueError, RecursionError):
         raise ApiError("invalid_request", "The request body is not valid UTF-8 JSON.", field="body") from None
     # json accepts "\ud800" escapes that decode to lone surrogates: no database or response can hold them.
     if _SURROGATE_ESCAPE.search(body):
@@ -250,7 +282,7 @@ def json_response(payload, status: int = 200) -> HttpResponse:
     try:
         body = orjson.dumps(payload)
     except TypeError:
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        body = json.dumps(payload, ensure_ascii=False, cls=DjangoJSONEncoder).encode("utf-8")
     return HttpResponse(body, status=status, content_type="application/json")
 
 

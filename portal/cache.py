@@ -8,6 +8,8 @@ CPU. Here each connection pool gets one client, built once.
 import redis
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 class _ReusedClient(RedisCacheClient):
@@ -45,10 +47,11 @@ class RedisCache(DjangoRedisCache):
         self._cache.get_client(write=True).publish(channel, message)
 
     def subscriber(self, channel: str):
-        """A PubSub on its own connection: no socket timeout while idle (the cache's own is short),
-        a PING every 10 s, and a 15 s timeout on reads so a dead server is noticed."""
+        """A PubSub on its own connection to the first server (the primary: notices and the values
+        they announce must come from the same place). No retries of its own: a broken connection
+        must reach the listener, which then reads through until it has subscribed again."""
         client = redis.Redis.from_url(
-            self._servers[0], socket_connect_timeout=0.5, socket_timeout=15, health_check_interval=10
+            self._servers[0], socket_connect_timeout=0.5, socket_timeout=15, retry=Retry(NoBackoff(), 0)
         )
         pubsub = client.pubsub(ignore_subscribe_messages=False)
         pubsub.subscribe(channel)

@@ -26,6 +26,7 @@ log = logging.getLogger("signet.cache")
 MIRRORED = ("apikey:", "wv:")
 MIRROR_SECONDS = 5.0
 MIRROR_MAX_KEYS = 100_000
+LIVENESS_SECONDS = 2.0  # the listener PINGs this often and gives up on a connection silent for ~2x
 CHANNEL = "signet:changed"
 
 _mirror: dict[str, tuple[float, object]] = {}
@@ -86,10 +87,18 @@ def _listen() -> None:
         pubsub = None
         try:
             pubsub = cache.subscriber(CHANNEL)
+            last_seen = last_ping = time.monotonic()
             while True:
                 message = pubsub.get_message(timeout=1.0)
+                now = time.monotonic()
+                if now - last_ping >= LIVENESS_SECONDS:  # a silent dead connection must not look idle
+                    pubsub.ping("signet-liveness")
+                    last_ping = now
                 if message is None:
+                    if now - last_seen > 2 * LIVENESS_SECONDS + 1:
+                        raise TimeoutError("no answer to PING")
                     continue
+                last_seen = now
                 if message["type"] == "subscribe":
                     mirror_reset()  # anything mirrored before now may have missed a notice
                     _listening = True
@@ -110,6 +119,19 @@ def _listen() -> None:
                     pass
         time.sleep(backoff)
         backoff = min(backoff * 2, 5.0)
+
+
+def _forked() -> None:
+    """A forked child starts with no listener, no mirror and fresh locks (the parent's may be held)."""
+    global _mirror_lock, _listening, _listener, _generation
+    _mirror_lock = threading.Lock()
+    _listening = False
+    _listener = None
+    _mirror.clear()
+    _generation += 1
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def _mirrored_read(keys: list[str]) -> dict:
@@ -154,14 +176,13 @@ def set(key: str, value, ttl: int | None) -> None:  # noqa: A001
 
 
 def add(key: str, value, ttl: int) -> bool:
+    """Fill an absent key. No notice: no process mirrors an absent key, and every change behind
+    a value (a database write) is announced by its own `set` or `delete`."""
     try:
-        added = cache.add(key, value, ttl)
+        return cache.add(key, value, ttl)
     except Exception as exc:  # noqa: BLE001
         _warn("add", key, exc)
         return False
-    if added:
-        _changed(key)
-    return added
 
 
 def delete(key: str) -> None:

@@ -234,9 +234,21 @@ def prune(*, days: int | None = None) -> int:
     return deleted
 
 
+def _forked() -> None:
+    """A forked child writes only its own rows, with its own writer and fresh locks."""
+    global _lock, _flusher, _buffer, _dropped
+    _lock = threading.Lock()
+    _flusher = None
+    _buffer = []
+    _dropped = 0
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 @atexit.register
 def _flush_at_exit():  # pragma: no cover - process shutdown
     try:
-        flush()
+        stop_background()  # waits for a write in progress, then writes what is left
     except Exception:  # noqa: BLE001, S110 - the interpreter is going away
         pass

@@ -111,3 +111,16 @@ def test_reads_go_through_while_not_subscribed(listening, reads, monkeypatch):
     sharedcache.get(KEY)
     sharedcache.get(KEY)
     assert reads == [KEY, KEY]
+
+
+def test_filling_an_absent_key_sends_no_notice(listening, monkeypatch):
+    """`add` only fills an absent key, which no process mirrors: announcing it would let any client
+    with made-up API keys make every worker drop its mirror."""
+    sent = []
+    monkeypatch.setattr(cache, "publish", lambda channel, key: sent.append(key), raising=False)
+    cache.delete(KEY)
+    assert sharedcache.add(KEY, 1, 60) is True
+    assert sent == []
+    sharedcache.set(KEY, 2, 60)
+    sharedcache.delete(KEY)
+    assert sent == [KEY, KEY]

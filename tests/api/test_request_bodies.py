@@ -1,0 +1,61 @@
+"""Request bodies: orjson reads them, the json module decides wherever the two could differ, and
+what neither should take (deep nesting, NaN, infinite numbers) is a 400, never a 500."""
+
+import json
+
+import pytest
+
+from portal.api import MAX_BODY_DEPTH
+
+
+def post_raw(api, path, raw: bytes):
+    response = api.client.generic(
+        "POST", path, raw, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {api.raw_key}"
+    )
+    return response.status_code, response.json()
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "1" + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [MAX_BODY_DEPTH + 1, 300, 950, 5000])
+def test_deep_bodies_are_refused(api_a, widget_a, depth):
+    # The unsigned data is echoed back: a body nested past what a JSON writer takes must not get that far.
+    body = '{"unsigned_data":[{"label":"x","data":' + nested(depth - 3) + "}]}"
+    status, answer = post_raw(api_a, f"/api/v1/widgets/{widget_a.public_id}/verify", body.encode())
+    assert status == 400, answer
+    assert answer["error"]["code"] == "invalid_request"
+    assert f"deeper than {MAX_BODY_DEPTH} levels" in answer["error"]["message"]
+
+
+def test_nesting_up_to_the_limit_is_echoed_back(api_a, widget_a):
+    body = '{"unsigned_data":[{"label":"x","data":' + nested(MAX_BODY_DEPTH - 3) + "}]}"
+    status, answer = post_raw(api_a, f"/api/v1/widgets/{widget_a.public_id}/verify", body.encode())
+    assert status == 200, answer
+    assert answer["fields"][0]["data"] == json.loads(nested(MAX_BODY_DEPTH - 3))
+
+
+def test_brackets_inside_strings_do_not_count(api_a, widget_a):
+    body = json.dumps({"unsigned_data": [{"label": "x", "data": "[" * 500 + "{" * 500}]})
+    status, answer = post_raw(api_a, f"/api/v1/widgets/{widget_a.public_id}/verify", body.encode())
+    assert status == 200 and answer["fields"][0]["data"] == "[" * 500 + "{" * 500
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [("NaN", "NaN is not a JSON number"), ("-Infinity", "-Infinity is not a JSON number"), ("1e400", "too large")],
+)
+def test_numbers_json_does_not_have_are_refused(api_a, widget_a, value, words):
+    body = '{"unsigned_data":[{"label":"x","data":' + value + "}]}"
+    status, answer = post_raw(api_a, f"/api/v1/widgets/{widget_a.public_id}/verify", body.encode())
+    assert status == 400, answer
+    assert words in answer["error"]["message"]
+
+
+def test_big_integers_stay_exact(api_a, widget_a):
+    big = 2**70 + 1  # orjson would read it as a float
+    body = '{"unsigned_data":[{"label":"x","data":' + str(big) + "}]}"
+    status, answer = post_raw(api_a, f"/api/v1/widgets/{widget_a.public_id}/verify", body.encode())
+    assert status == 200, answer
+    assert answer["fields"][0]["data"] == big
