@@ -437,6 +437,11 @@ _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _NINETEEN_DIGITS = b"0" * 19
 
 
+def has_long_digit_run(raw: bytes) -> bool:
+    """19+ digits in a row: an integer orjson would read as a float (the API's bodies use this too)."""
+    return _NINETEEN_DIGITS in raw.translate(_DIGITS_AS_ZERO)
+
+
 def _fast_json(raw: bytes, text: str) -> Any:
     """The strict decoder's result, computed fast, or _STRICT when only the strict decoder can tell.
 
@@ -447,7 +452,7 @@ def _fast_json(raw: bytes, text: str) -> Any:
     exactly one ':' outside strings, so the parsed objects' sizes add up to that count only when no
     member was collapsed.
     """
-    if _NINETEEN_DIGITS in raw.translate(_DIGITS_AS_ZERO):
+    if has_long_digit_run(raw):
         return _STRICT
     try:
         value = orjson.loads(raw)

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.csrf import csrf_exempt
 
-from keys.engine import too_deep
+from keys.engine import has_long_digit_run, too_deep
 from portal import sharedcache
 from portal.errors import ServiceError
 from portal.models import ApiKey, Tenant, hash_api_key
@@ -33,8 +33,6 @@ log = logging.getLogger("signet.api")
 
 API_KEY_CACHE_SECONDS = 60
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_NINETEEN_DIGITS = b"0" * 19  # orjson reads integers over 64 bits (19+ digits) as floats; json keeps them exact
 MAX_BODY_DEPTH = 64
 
 
@@ -216,7 +214,7 @@ def read_json(request):
         )
     # orjson reads what json reads, faster; where they differ (NaN, integers over 64 bits, lone
     # surrogates, anything it refuses) json decides, with the same rules and messages as before.
-    if _NINETEEN_DIGITS not in body.translate(_DIGITS_AS_ZERO):
+    if not has_long_digit_run(body):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
