@@ -3,6 +3,8 @@
 import threading
 import time
 
+import pytest
+
 from portal import sharedcache
 
 
@@ -40,6 +42,10 @@ class FakeCache:
 
 
 def test_a_silent_connection_is_given_up_and_reads_go_through(monkeypatch):
+    if sharedcache._listener is not None and sharedcache._listener[1].is_alive():
+        # A real listener shares the module's state and would reconnect through the fake: this test
+        # runs where the mirror is off (no Redis, as in `make test`).
+        pytest.skip("this process has a real listener (Redis); see the SQLite run")
     fake = FakeCache()
     monkeypatch.setattr(sharedcache, "cache", fake)
     monkeypatch.setattr(sharedcache, "LIVENESS_SECONDS", 0.1)
