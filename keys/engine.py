@@ -412,6 +412,9 @@ def _int(text: str) -> int:
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_float=_float, parse_int=_int, parse_constant=_constant)
+# The API's request bodies (portal/api.py): the same number rules, without the token-only ones.
+NUMBERS_DECODER = json.JSONDecoder(parse_float=_float, parse_constant=_constant)
+JSONRefused = _JSONRefused
 # A JSON string, skipped whole (possessive: linear even on hostile input; an unterminated one runs to the end).
 _JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]++")
@@ -419,15 +422,12 @@ _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def _too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
     """Nesting deeper than `limit`, found by a bracket scan outside strings, BEFORE json parses it."""
     if text.count("[") + text.count("{") <= limit:
         return False
     brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
     return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0) > limit
-
-
-too_deep = _too_deep  # for the API's request bodies (portal/api.py), with their own limit
 
 
 _STRICT = object()
@@ -493,7 +493,7 @@ def _parse_json(raw: bytes, what: str, code: str) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise VerificationError(code, f"The {what} is not UTF-8 text{hint}") from None
-    if _too_deep(text):
+    if too_deep(text):
         raise VerificationError(code, f"The {what} JSON is nested deeper than {MAX_DEPTH} levels.")
     value = _fast_json(raw, text)
     if value is not _STRICT:

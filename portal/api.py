@@ -9,7 +9,6 @@ HTML page or a traceback.
 import hmac
 import json
 import logging
-import math
 import re
 import time
 from functools import wraps
@@ -24,7 +23,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.csrf import csrf_exempt
 
-from keys.engine import has_long_digit_run, too_deep
+from keys.engine import NUMBERS_DECODER, JSONRefused, has_long_digit_run, too_deep
 from portal import sharedcache
 from portal.errors import ServiceError
 from portal.models import ApiKey, Tenant, hash_api_key
@@ -34,24 +33,6 @@ log = logging.getLogger("signet.api")
 API_KEY_CACHE_SECONDS = 60
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 MAX_BODY_DEPTH = 64
-
-
-class _NotJSON(ValueError):
-    pass
-
-
-def _no_constant(name: str):
-    raise _NotJSON(f"{name} is not a JSON number")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _NotJSON(f"the number {text[:20]} is too large")
-    return value
-
-
-_BODY_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 
 
 class ApiError(ServiceError):
@@ -220,8 +201,8 @@ def read_json(request):
         except orjson.JSONDecodeError:
             pass
     try:
-        value = _BODY_DECODER.decode(text)
-    except _NotJSON as exc:
+        value = NUMBERS_DECODER.decode(text)
+    except JSONRefused as exc:
         raise ApiError("invalid_request", f"The request body is refused: {exc}.", field="body") from None
     except (ValueError, RecursionError):
         raise ApiError("invalid_request", "The request body is not valid UTF-8 JSON.", field="body") from None

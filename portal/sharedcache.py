@@ -12,6 +12,8 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
+from portal.background import ProcessThread
+
 log = logging.getLogger("signet.cache")
 
 # --- the per-process mirror -----------------------------------------------------------
@@ -33,7 +35,6 @@ _mirror: dict[str, tuple[float, object]] = {}
 _mirror_lock = threading.Lock()
 _generation = 0
 _listening = False
-_listener: tuple[int, threading.Thread] | None = None
 
 
 def _mirror_on() -> bool:
@@ -65,19 +66,6 @@ def _changed(key: str) -> None:
             cache.publish(CHANNEL, key)
         except Exception as exc:  # noqa: BLE001 - the others' copies still expire within MIRROR_SECONDS
             _warn("publish", key, exc)
-
-
-def _ensure_listener() -> None:
-    global _listener
-    pid = os.getpid()
-    if _listener is not None and _listener[0] == pid and _listener[1].is_alive():
-        return
-    with _mirror_lock:
-        if _listener is not None and _listener[0] == pid and _listener[1].is_alive():
-            return
-        thread = threading.Thread(target=_listen, name="signet-cache-notices", daemon=True)
-        _listener = (pid, thread)
-        thread.start()
 
 
 def _listen() -> None:
@@ -123,15 +111,18 @@ def _listen() -> None:
 
 def _forked() -> None:
     """A forked child starts with no listener, no mirror and fresh locks (the parent's may be held)."""
-    global _mirror_lock, _listening, _listener, _generation
+    global _mirror_lock, _listening, _generation
     _mirror_lock = threading.Lock()
     _listening = False
-    _listener = None
+    _listener.forget()
     _mirror.clear()
     _generation += 1
 
 
 os.register_at_fork(after_in_child=_forked)
+
+
+_listener = ProcessThread(_listen, "signet-cache-notices")
 
 
 def _mirrored_read(keys: list[str]) -> dict:
@@ -196,7 +187,7 @@ def delete(key: str) -> None:
 def get_many(keys: list[str]) -> dict:
     try:
         if _mirror_on():
-            _ensure_listener()
+            _listener.ensure()
             if _listening:
                 return _mirrored_read(keys)
         return cache.get_many(keys)

@@ -27,6 +27,7 @@ import orjson
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
+from portal.background import ProcessThread
 from widgets.config import WidgetSnapshot
 from widgets.verification import VerifyItem
 
@@ -43,7 +44,6 @@ _last_flush = time.monotonic()
 _dropped = 0
 _wake = threading.Event()
 _stop = threading.Event()
-_flusher: tuple[int, threading.Thread] | None = None  # (pid, thread): a forked child starts its own
 
 
 def outcome_code(status: int, body: dict) -> str:
@@ -99,23 +99,10 @@ def record(
     if not due:
         return
     if settings.SIGNET["VERIFICATION_LOG_BACKGROUND"]:
-        _ensure_flusher()
+        _flusher.ensure()
         _wake.set()
     else:
         flush()
-
-
-def _ensure_flusher() -> None:
-    global _flusher
-    pid = os.getpid()
-    if _flusher is not None and _flusher[0] == pid and _flusher[1].is_alive():
-        return
-    with _lock:
-        if _flusher is not None and _flusher[0] == pid and _flusher[1].is_alive():
-            return
-        thread = threading.Thread(target=_flush_forever, name="signet-verification-log", daemon=True)
-        _flusher = (pid, thread)
-        thread.start()
 
 
 def _flush_forever() -> None:
@@ -132,16 +119,19 @@ def _flush_forever() -> None:
     connection.close()
 
 
+_flusher = ProcessThread(_flush_forever, "signet-verification-log")
+
+
 def stop_background(timeout: float = 5.0) -> None:
     """Stop this process's writer after a last flush, and close its database connection."""
-    global _flusher, _stop
+    global _stop
     with _lock:
-        flusher, _flusher = _flusher, None
+        writer = _flusher.forget()
         stopping, _stop = _stop, threading.Event()
     stopping.set()
     _wake.set()
-    if flusher is not None and flusher[0] == os.getpid():
-        flusher[1].join(timeout)
+    if writer is not None:
+        writer.join(timeout)
     flush()
 
 
@@ -236,9 +226,9 @@ def prune(*, days: int | None = None) -> int:
 
 def _forked() -> None:
     """A forked child writes only its own rows, with its own writer and fresh locks."""
-    global _lock, _flusher, _buffer, _dropped
+    global _lock, _buffer, _dropped
     _lock = threading.Lock()
-    _flusher = None
+    _flusher.forget()
     _buffer = []
     _dropped = 0
 

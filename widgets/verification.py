@@ -118,7 +118,7 @@ def _rejection(code: str, message: str) -> tuple[int, dict]:
     return 422, {"verified": False, "error": {"code": code, "message": message}}
 
 
-def _apply_unsigned(item: VerifyItem, *, signed_labels: set[str], allowlist: frozenset[str], enforce: bool):
+def _apply_unsigned(item: VerifyItem, *, signed_labels, allowlist: frozenset[str], enforce: bool):
     """-> (fields that pass, labels dropped by the rules, labels enforce would drop)."""
     passed, dropped, enforce_drops = [], [], []
     for entry in item.unsigned:
@@ -139,7 +139,7 @@ def _apply_unsigned(item: VerifyItem, *, signed_labels: set[str], allowlist: fro
 
 def _not_allowlisted(item: VerifyItem, snapshot: WidgetSnapshot) -> list[str]:
     """What `enforce` would drop from a refused item: nothing is signed, so the labels off the allowlist."""
-    return [e["label"] for e in item.unsigned if e["label"] not in snapshot.allowlist]
+    return _apply_unsigned(item, signed_labels=(), allowlist=snapshot.allowlist, enforce=False)[2]
 
 
 def _mark_key_used(snapshot: WidgetSnapshot, kid: str) -> None:
@@ -155,7 +155,6 @@ def verify_item(
     *,
     consume_jti: bool = True,
     now: float | None = None,
-    api_key_prefix: str = "",
 ) -> tuple[int, dict]:
     """Answer one verify body: (200, body) or (422, {"verified": false, "error": ...}).
 

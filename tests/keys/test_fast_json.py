@@ -479,7 +479,7 @@ def reaches_fast_path(raw: bytes) -> bool:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return bool(raw) and not engine._too_deep(text) and engine._fast_json(raw, text) is not engine._STRICT
+    return bool(raw) and not engine.too_deep(text) and engine._fast_json(raw, text) is not engine._STRICT
 
 
 @SETTINGS

@@ -221,9 +221,8 @@ def test_background_writer_flushes_without_blocking_the_request(api_a, widget_a,
         deadline = time.monotonic() + 10
         while VerificationLog.objects.count() < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert outcomes._flusher is not None
-        writer = outcomes._flusher[1]
-        assert writer.is_alive()
+        writer = outcomes._flusher.current()
+        assert writer is not None and writer.is_alive()
     finally:
         outcomes.flush = real_flush
         outcomes.stop_background()  # last flush, and its database connection closed
