@@ -169,6 +169,27 @@ def rate_limit(request) -> None:
         )
 
 
+def _too_deep() -> ApiError:
+    return ApiError("invalid_request", f"The request body is nested deeper than {MAX_BODY_DEPTH} levels.", field="body")
+
+
+def _deeper_than(value, limit: int, text: str) -> bool:
+    """Whether parsed JSON `value` nests more than `limit` containers deep (iterative: any depth is safe)."""
+    if text.count("[") + text.count("{") <= limit:  # fewer containers than the limit: cannot be too deep
+        return False
+    level, depth = [value], 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        below = []
+        for container in level:
+            children = container.values() if isinstance(container, dict) else container
+            below.extend(child for child in children if isinstance(child, (dict, list)))
+        level = below
+    return False
+
+
 def read_json(request):
     limit = settings.SIGNET["API_MAX_BODY_BYTES"]
     try:
@@ -189,17 +210,22 @@ def read_json(request):
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError("invalid_request", "The request body is not valid UTF-8 JSON.", field="body") from None
-    if too_deep(text, MAX_BODY_DEPTH):
-        raise ApiError(
-            "invalid_request", f"The request body is nested deeper than {MAX_BODY_DEPTH} levels.", field="body"
-        )
     # orjson reads what json reads, faster; where they differ (NaN, integers over 64 bits, lone
     # surrogates, anything it refuses) json decides, with the same rules and messages as before.
+    # Depth: orjson itself stops at 1024 levels, so its result is measured after parsing (a walk over
+    # the containers, where a text scan of a 50 KB batch body cost a millisecond); the json fallback
+    # recurses, so its input is scanned before.
     if not has_long_digit_run(body):
         try:
-            return orjson.loads(body)
+            value = orjson.loads(body)
         except orjson.JSONDecodeError:
             pass
+        else:
+            if _deeper_than(value, MAX_BODY_DEPTH, text):
+                raise _too_deep()
+            return value
+    if too_deep(text, MAX_BODY_DEPTH):
+        raise _too_deep()
     try:
         value = NUMBERS_DECODER.decode(text)
     except JSONRefused as exc:

@@ -90,17 +90,22 @@ def record(
         enforce_drops[:MAX_LABELS],
     )
     global _dropped
+    signet = settings.SIGNET
     with _lock:
         if len(_buffer) >= MAX_BUFFERED:
             _dropped += 1
             return
         _buffer.append(row)
-        due = len(_buffer) >= _flush_every() or time.monotonic() - _last_flush >= _flush_seconds()
+        due = (
+            len(_buffer) >= signet.get("VERIFICATION_LOG_FLUSH_EVERY", FLUSH_EVERY)
+            or time.monotonic() - _last_flush >= signet.get("VERIFICATION_LOG_FLUSH_SECONDS", FLUSH_SECONDS)
+        )
     if not due:
         return
-    if settings.SIGNET["VERIFICATION_LOG_BACKGROUND"]:
+    if signet["VERIFICATION_LOG_BACKGROUND"]:
         _flusher.ensure()
-        _wake.set()
+        if not _wake.is_set():  # rows keep arriving until the writer takes the buffer: wake it once
+            _wake.set()
     else:
         flush()
 

@@ -36,6 +36,36 @@ def test_nesting_up_to_the_limit_is_echoed_back(api_a, widget_a):
     assert answer["fields"][0]["data"] == json.loads(nested(MAX_BODY_DEPTH - 3))
 
 
+# Both readers: orjson (measured after parsing) and json (scanned before; a 19-digit integer sends the body there).
+READERS = pytest.mark.parametrize("extra", ["1", str(2**70)], ids=["orjson", "json"])
+
+
+@READERS
+def test_many_shallow_containers_are_not_deep(api_a, widget_a, extra):
+    data = "[" + ",".join(['{"a":[1]}'] * 200 + [extra]) + "]"  # 401 containers, 4 levels in all
+    body = '{"unsigned_data":[{"label":"x","data":' + data + "}]}"
+    status, answer = post_raw(api_a, f"/api/v1/widgets/{widget_a.public_id}/verify", body.encode())
+    assert status == 200, answer
+    assert len(answer["fields"][0]["data"]) == 201
+
+
+@READERS
+def test_a_deep_branch_after_shallow_siblings_is_found(api_a, widget_a, extra):
+    data = "[" + ",".join(["[]"] * 100 + [extra, nested(MAX_BODY_DEPTH - 3)]) + "]"  # one level too many
+    body = '{"unsigned_data":[{"label":"x","data":' + data + "}]}"
+    status, answer = post_raw(api_a, f"/api/v1/widgets/{widget_a.public_id}/verify", body.encode())
+    assert status == 400, answer
+    assert f"deeper than {MAX_BODY_DEPTH} levels" in answer["error"]["message"]
+
+
+@READERS
+def test_the_deepest_allowed_branch_after_shallow_siblings_passes(api_a, widget_a, extra):
+    data = "[" + ",".join(["[]"] * 100 + [extra, nested(MAX_BODY_DEPTH - 4)]) + "]"
+    body = '{"unsigned_data":[{"label":"x","data":' + data + "}]}"
+    status, answer = post_raw(api_a, f"/api/v1/widgets/{widget_a.public_id}/verify", body.encode())
+    assert status == 200, answer
+
+
 def test_brackets_inside_strings_do_not_count(api_a, widget_a):
     body = json.dumps({"unsigned_data": [{"label": "x", "data": "[" * 500 + "{" * 500}]})
     status, answer = post_raw(api_a, f"/api/v1/widgets/{widget_a.public_id}/verify", body.encode())
