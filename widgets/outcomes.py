@@ -96,10 +96,9 @@ def record(
             _dropped += 1
             return
         _buffer.append(row)
-        due = (
-            len(_buffer) >= signet.get("VERIFICATION_LOG_FLUSH_EVERY", FLUSH_EVERY)
-            or time.monotonic() - _last_flush >= signet.get("VERIFICATION_LOG_FLUSH_SECONDS", FLUSH_SECONDS)
-        )
+        every = signet.get("VERIFICATION_LOG_FLUSH_EVERY", FLUSH_EVERY)
+        seconds = signet.get("VERIFICATION_LOG_FLUSH_SECONDS", FLUSH_SECONDS)
+        due = len(_buffer) >= every or time.monotonic() - _last_flush >= seconds
     if not due:
         return
     if signet["VERIFICATION_LOG_BACKGROUND"]:
