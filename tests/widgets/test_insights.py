@@ -242,3 +242,20 @@ def test_buffer_is_bounded_while_the_database_lags(widget_a, settings, caplog, m
     assert outcomes.flush() == 5
     assert "3 rows dropped" in caplog.text
     assert VerificationLog.objects.count() == 5
+
+
+def test_deleting_a_widget_deletes_its_log_rows_and_no_others(widget_a, tenant_a):
+    # The log table has no database FK (one lookup per row written): Django's CASCADE does the deleting.
+    from widgets.services import widget_create
+
+    other = widget_create(tenant=tenant_a, name="Other chat")
+    snapshot = config.snapshot_for(tenant_id=widget_a.tenant_id, public_id=widget_a.public_id)
+    other_snapshot = config.snapshot_for(tenant_id=other.tenant_id, public_id=other.public_id)
+    item = parse_item({"unsigned_data": []})
+    for snap in (snapshot, snapshot, other_snapshot):
+        outcomes.record(snap, item, 200, {"verified": False}, [], latency=0.001, api_key_prefix="p")
+    assert outcomes.flush() == 3
+    widget_a.delete()
+    assert list(VerificationLog.objects.values_list("widget_id", flat=True)) == [other.pk]
+    tenant_a.delete()
+    assert not VerificationLog.objects.exists()
