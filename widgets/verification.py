@@ -165,9 +165,18 @@ def verify_item(
 
 
 def verify_item_with_drops(
-    snapshot: WidgetSnapshot, item: VerifyItem, *, consume_jti: bool = True, now: float | None = None
+    snapshot: WidgetSnapshot,
+    item: VerifyItem,
+    *,
+    consume_jti: bool = True,
+    now: float | None = None,
+    checked: engine.VerifiedToken | engine.VerificationError | None = None,
 ) -> tuple[int, dict, list[str]]:
-    """`verify_item`, plus the unsigned labels `enforce` would drop whatever the mode (for the log)."""
+    """`verify_item`, plus the unsigned labels `enforce` would drop whatever the mode (for the log).
+
+    `checked`: what `check_tokens` found for this item's token (same snapshot, `now` and
+    `consume_jti`), used instead of calling the engine again.
+    """
     now = time.time() if now is None else now
     mode = snapshot.enforcement
     enforce = mode == Enforcement.ENFORCE
@@ -191,6 +200,7 @@ def verify_item_with_drops(
                 consume_jti=consume_jti,
                 session_requested=item.issue_session,
                 encrypted=encrypted,
+                checked=checked,
             )
         except engine.VerificationError as exc:
             if mode != Enforcement.MONITOR:
@@ -244,6 +254,38 @@ def verify_item_with_drops(
     return 200, body, enforce_drops
 
 
+def _encryption_missing(snapshot: WidgetSnapshot, token: str) -> bool:
+    return snapshot.encryption_required and token.count(".") == 2
+
+
+def check_tokens(
+    snapshot: WidgetSnapshot, items: list[VerifyItem], *, now: float, consume_jti: bool = True
+) -> list[engine.VerifiedToken | engine.VerificationError | None]:
+    """The engine's answer for each item's plain token (None: no token, or one the item's own path
+    must handle first: encrypted, or refused for lack of encryption), for `verify_item_with_drops`.
+
+    One `engine.verify_many` call: a batch's signatures are checked back to back. Replay, sessions,
+    enforcement and the unsigned fields stay per item, in order, in `verify_item_with_drops`.
+    """
+    plain = [
+        index
+        for index, item in enumerate(items)
+        if item.token is not None
+        and not platform.is_encrypted(item.token)
+        and not _encryption_missing(snapshot, item.token)
+    ]
+    found = engine.verify_many(
+        [items[index].token for index in plain],
+        keys=snapshot.candidates(now, allow_test=not consume_jti),
+        policy=snapshot.policy,
+        now=now,
+    )
+    checked: list = [None] * len(items)
+    for index, result in zip(plain, found, strict=True):
+        checked[index] = result
+    return checked
+
+
 def _verify_token(
     snapshot: WidgetSnapshot,
     token: str,
@@ -252,22 +294,28 @@ def _verify_token(
     consume_jti: bool,
     session_requested: bool = False,
     encrypted: bool = False,
+    checked: engine.VerifiedToken | engine.VerificationError | None = None,
 ) -> engine.VerifiedToken:
-    if encrypted:
-        # Decrypt (RSA-OAEP-256 + A256GCM only, checked before any key is used),
-        # then verify the inner JWS exactly like a plain token.
-        token = platform.decrypt_interaction_data(
-            tenant_id=snapshot.tenant_id, token=token, max_bytes=snapshot.policy.max_token_bytes
+    if checked is not None:  # check_tokens ran the engine for this plain token already
+        if isinstance(checked, engine.VerificationError):
+            raise checked
+        verified = checked
+    else:
+        if encrypted:
+            # Decrypt (RSA-OAEP-256 + A256GCM only, checked before any key is used),
+            # then verify the inner JWS exactly like a plain token.
+            token = platform.decrypt_interaction_data(
+                tenant_id=snapshot.tenant_id, token=token, max_bytes=snapshot.policy.max_token_bytes
+            )
+        elif _encryption_missing(snapshot, token):
+            raise engine.VerificationError(
+                "encryption_required",
+                "This widget requires encrypted interaction data: encrypt the signed JWS as a compact JWE "
+                "(RSA-OAEP-256, A256GCM) to the key on the Encryption keys page.",
+            )
+        verified = engine.verify(
+            token, keys=snapshot.candidates(now, allow_test=not consume_jti), policy=snapshot.policy, now=now
         )
-    elif snapshot.encryption_required and token.count(".") == 2:
-        raise engine.VerificationError(
-            "encryption_required",
-            "This widget requires encrypted interaction data: encrypt the signed JWS as a compact JWE "
-            "(RSA-OAEP-256, A256GCM) to the key on the Encryption keys page.",
-        )
-    verified = engine.verify(
-        token, keys=snapshot.candidates(now, allow_test=not consume_jti), policy=snapshot.policy, now=now
-    )
     if session_requested:
         # Before the jti is consumed: a token refused here can be sent again once fixed.
         sessions.visitor_id(verified, snapshot.session_subject_claim)

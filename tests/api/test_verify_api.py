@@ -229,6 +229,33 @@ def test_batch_matches_single_calls(api_a, widget_a, registered_ec, ec_key, ec_k
     assert body["results"][3]["error"]["code"] == "malformed_token"
 
 
+def test_batch_consumes_each_jti_in_item_order(api_a, widget_a, registered_ec, ec_key, claims):
+    # Signatures are checked for the whole batch first; replay is still decided item by item, in order.
+    first, second = claims(jti="jti-1"), claims(jti="jti-2")
+    token_1 = ec_key.sign(first, headers={"kid": "site-1"})
+    token_2 = ec_key.sign(second, headers={"kid": "site-1"})
+    items = [{"signed_interaction_data": t} for t in (token_1, token_1, token_2, token_1)]
+    status, body = api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify-batch", {"items": items})
+    assert status == 200
+    codes = [r["error"]["code"] if not r["verified"] else "ok" for r in body["results"]]
+    assert codes == ["ok", "replayed", "ok", "replayed"]
+    assert body["results"][0]["claims"]["jti"] == "jti-1" and body["results"][2]["claims"]["jti"] == "jti-2"
+
+
+def test_batch_items_are_logged_one_row_each(api_a, widget_a, registered_ec, ec_key, ec_key_2, fields_payload):
+    from widgets import outcomes
+    from widgets.models import VerificationLog
+
+    good = ec_key.sign(fields_payload, headers={"kid": "site-1"})
+    bad = ec_key_2.sign(fields_payload, headers={"kid": "site-1"})
+    items = [{"signed_interaction_data": good}, {"signed_interaction_data": bad}, {}]
+    api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify-batch", {"items": items})
+    outcomes.flush()
+    rows = list(VerificationLog.objects.order_by("id").values_list("code", "kid", "latency_us"))
+    assert [(code, kid) for code, kid, _ in rows] == [("ok", "site-1"), ("bad_signature", ""), ("unsigned", "")]
+    assert all(latency > 0 for _, _, latency in rows[:2])  # each carries its share of the signature checks
+
+
 @pytest.mark.parametrize("items", [[], [{}] * 101, "x", None])
 def test_batch_bad_shape(api_a, widget_a, items):
     status, body = api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify-batch", {"items": items})

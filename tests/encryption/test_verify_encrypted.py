@@ -182,6 +182,22 @@ def test_encryption_required_policy(setup, ec_key, visitor_claims):
     assert status == 200 and body["encrypted"] is True
 
 
+def test_encryption_required_holds_in_a_batch(setup, ec_key, visitor_claims):
+    # The batch checks plain tokens' signatures up front: a plain token to a widget that requires
+    # encryption must still be refused, whatever its signature.
+    api, widget = setup
+    widget_update(widget=widget, changes={"encryption_required": True})
+    items = [
+        {"signed_interaction_data": _site_token(ec_key, visitor_claims())},
+        {"signed_interaction_data": jc_encrypt(_published_jwk(api), _site_token(ec_key, visitor_claims()))},
+    ]
+    status, body = api.post(f"/api/v1/widgets/{widget.public_id}/verify-batch", {"items": items})
+    assert status == 200
+    plain, encrypted = body["results"]
+    assert plain["verified"] is False and plain["error"]["code"] == "encryption_required"
+    assert encrypted["verified"] is True and encrypted["encrypted"] is True
+
+
 def test_batch_verify_mixes_plain_and_encrypted(setup, ec_key, visitor_claims):
     api, widget = setup
     items = [
