@@ -246,7 +246,7 @@ def verify_many(
             try:
                 results[index] = stage(value)
             except VerificationError as exc:
-                results[index] = exc
+                results[index] = exc.with_traceback(None)  # a kept traceback would hold this frame: a cycle
             except Exception:  # noqa: BLE001 - fail closed with a code, as verify() does
                 results[index] = _unexpected()
     return results

@@ -175,6 +175,8 @@ def _too_deep() -> ApiError:
 
 def _deeper_than(value, limit: int) -> bool:
     """Whether parsed JSON `value` nests more than `limit` containers deep (iterative: any depth is safe)."""
+    if type(value) is not dict and type(value) is not list:  # a lone string, number, true/false or null
+        return False
     level, depth = [value], 0
     while level:
         depth += 1

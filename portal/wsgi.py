@@ -19,4 +19,5 @@ kek.check(announce=True)
 from django.urls import get_resolver  # noqa: E402
 
 get_resolver().url_patterns  # noqa: B018 - imports the views
+gc.collect()  # start-up garbage is freed, not frozen
 gc.freeze()

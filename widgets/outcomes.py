@@ -230,8 +230,9 @@ def prune(*, days: int | None = None) -> int:
 
 def _forked() -> None:
     """A forked child writes only its own rows, with its own writer and fresh locks."""
-    global _lock, _buffer, _dropped
+    global _lock, _buffer, _dropped, _wake, _stop
     _lock = threading.Lock()
+    _wake, _stop = threading.Event(), threading.Event()
     _flusher.forget()
     _buffer = []
     _dropped = 0

@@ -296,23 +296,23 @@ def _verify_token(
     encrypted: bool = False,
     checked: engine.VerifiedToken | engine.VerificationError | None = None,
 ) -> engine.VerifiedToken:
-    if checked is not None:  # check_tokens ran the engine for this plain token already
+    if encrypted:
+        # Decrypt (RSA-OAEP-256 + A256GCM only, checked before any key is used),
+        # then verify the inner JWS exactly like a plain token.
+        token = platform.decrypt_interaction_data(
+            tenant_id=snapshot.tenant_id, token=token, max_bytes=snapshot.policy.max_token_bytes
+        )
+    elif _encryption_missing(snapshot, token):
+        raise engine.VerificationError(
+            "encryption_required",
+            "This widget requires encrypted interaction data: encrypt the signed JWS as a compact JWE "
+            "(RSA-OAEP-256, A256GCM) to the key on the Encryption keys page.",
+        )
+    if checked is not None and not encrypted:  # check_tokens ran the engine on this very token
         if isinstance(checked, engine.VerificationError):
-            raise checked
+            raise engine.VerificationError(checked.code, checked.message, **checked.details)
         verified = checked
     else:
-        if encrypted:
-            # Decrypt (RSA-OAEP-256 + A256GCM only, checked before any key is used),
-            # then verify the inner JWS exactly like a plain token.
-            token = platform.decrypt_interaction_data(
-                tenant_id=snapshot.tenant_id, token=token, max_bytes=snapshot.policy.max_token_bytes
-            )
-        elif _encryption_missing(snapshot, token):
-            raise engine.VerificationError(
-                "encryption_required",
-                "This widget requires encrypted interaction data: encrypt the signed JWS as a compact JWE "
-                "(RSA-OAEP-256, A256GCM) to the key on the Encryption keys page.",
-            )
         verified = engine.verify(
             token, keys=snapshot.candidates(now, allow_test=not consume_jti), policy=snapshot.policy, now=now
         )

@@ -89,3 +89,21 @@ def test_big_integers_stay_exact(api_a, widget_a):
     status, answer = post_raw(api_a, f"/api/v1/widgets/{widget_a.public_id}/verify", body.encode())
     assert status == 200, answer
     assert answer["fields"][0]["data"] == big
+
+
+@pytest.mark.parametrize("raw", [b"5", b"1.5", b"true", b"null", b'"x"'])
+@pytest.mark.parametrize("method", ["verify", "verify-batch", "patch"])
+def test_a_lone_json_value_is_never_a_server_error(api_a, widget_a, raw, method):
+    path = f"/api/v1/widgets/{widget_a.public_id}" + ("" if method == "patch" else f"/{method}")
+    response = api_a.client.generic(
+        "PATCH" if method == "patch" else "POST",
+        path,
+        raw,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_a.raw_key}",
+    )
+    if raw == b"null" and method == "verify":  # read as an empty body: nothing signed, nothing unsigned
+        assert response.status_code == 200, response.content
+    else:
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["code"] == "invalid_request"

@@ -106,3 +106,20 @@ def test_signatures_are_checked_back_to_back_before_any_payload_is_read(mixed, e
 
 def test_no_tokens_no_results(ec_key):
     assert engine.verify_many([], keys=[candidate(ec_key.public_pem)], policy=Policy(), now=NOW) == []
+
+
+def test_refusals_leave_no_reference_cycles(mixed, ec_key):
+    # A kept traceback would hold verify_many's frame, and with it the whole batch, until a full collection.
+    import gc
+
+    keys = [candidate(ec_key.public_pem)]
+    refused = [t for t in mixed if t is not None][2:10] * 10
+    gc.collect()
+    gc.disable()
+    try:
+        results = engine.verify_many(refused, keys=keys, policy=Policy(), now=NOW)
+        assert all(isinstance(r, VerificationError) for r in results)
+        del results
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
