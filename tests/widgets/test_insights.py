@@ -124,6 +124,18 @@ def test_page_renders_svg_for_busy_and_empty(alice_client, bob_client, charlie_c
     assert "Nothing to chart yet" in html
 
 
+def test_a_long_kid_is_shortened_in_the_keys_table_and_kept_whole_in_its_title(alice_client, widget_a, ec_key):
+    # A key registered without a kid gets its 43-character thumbprint, which pushed the table's other
+    # columns out of the card.
+    from keys.services import signing_key_register
+
+    key, _ = signing_key_register(widget=widget_a, public_key=ec_key.public_pem)
+    assert len(key.kid) == 43
+    html = alice_client.get(f"/t/acme/widgets/{widget_a.public_id}/insights").content.decode()
+    assert f'title="{key.kid}">{key.kid[:11]}…</td>' in html
+    assert f">{key.kid}<" not in html
+
+
 def test_api_verify_writes_log_rows_in_batches(api_a, widget_a, settings):
     settings.SIGNET = {**settings.SIGNET, "VERIFICATION_LOG_FLUSH_EVERY": 3}
     body = {"unsigned_data": [{"label": "page_url", "data": "/x", "type": "string"}]}
