@@ -103,10 +103,12 @@ def jwks(request, widget_id):
     return JsonResponse({"keys": out})
 
 
-def _verify_and_record(snapshot, item, prefix):
+def _verify_and_record(snapshot, item, prefix, *, now=None, checked=None, shared_seconds=0.0):
+    """One item, answered and logged; `shared_seconds`: its share of a batch's signature checks."""
     started = time.perf_counter()
-    status, body, drops = verify_item_with_drops(snapshot, item)
-    outcomes.record(snapshot, item, status, body, drops, latency=time.perf_counter() - started, api_key_prefix=prefix)
+    status, body, drops = verify_item_with_drops(snapshot, item, now=now, checked=checked)
+    latency = shared_seconds + time.perf_counter() - started
+    outcomes.record(snapshot, item, status, body, drops, latency=latency, api_key_prefix=prefix)
     return status, body
 
 
@@ -131,14 +133,11 @@ def verify_batch(request, widget_id):
     parsed = [parse_item(entry, prefix=f"items[{index}].") for index, entry in enumerate(items)]
     started, now = time.perf_counter(), time.time()
     checked = check_tokens(snapshot, parsed, now=now)
-    shared = (time.perf_counter() - started) / len(parsed)  # each item's share of the signature checks
-    results = []
-    for item, found in zip(parsed, checked, strict=True):
-        started = time.perf_counter()
-        status, body, drops = verify_item_with_drops(snapshot, item, now=now, checked=found)
-        latency = shared + time.perf_counter() - started
-        outcomes.record(snapshot, item, status, body, drops, latency=latency, api_key_prefix=request.api_key_prefix)
-        results.append(body)
+    shared = (time.perf_counter() - started) / len(parsed)
+    results = [
+        _verify_and_record(snapshot, item, request.api_key_prefix, now=now, checked=found, shared_seconds=shared)[1]
+        for item, found in zip(parsed, checked, strict=True)
+    ]
     return 200, {"results": results}
 
 
