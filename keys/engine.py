@@ -234,7 +234,7 @@ def verify_many(
     each ECDSA check ran ~20 % slower: each evicted the other's working set from the CPU caches.
     """
     stages = (
-        lambda token: _before_signature(token, keys, policy),
+        lambda token: _before_signature(token, policy),
         lambda before: (before, _verified_key(*before, keys)),
         lambda signed: _after_signature(*signed, policy, now),
     )
@@ -258,11 +258,11 @@ def _unexpected() -> VerificationError:
 
 
 def _verify(token: str, keys: Sequence[CandidateKey], policy: Policy, now: float) -> VerifiedToken:
-    before = _before_signature(token, keys, policy)
+    before = _before_signature(token, policy)
     return _after_signature(before, _verified_key(*before, keys), policy, now)
 
 
-def _before_signature(token: str, keys: Sequence[CandidateKey], policy: Policy) -> tuple[_Parts, str, str | None]:
+def _before_signature(token: str, policy: Policy) -> tuple[_Parts, str, str | None]:
     parts = _split(token, policy.max_token_bytes)
     alg, kid = _check_header(parts.header)
     return parts, alg, kid

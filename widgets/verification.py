@@ -4,8 +4,10 @@ Flow for one item: validate the body's shape -> (decrypt a JWE, issue 7) ->
 verify the JWS with keys/engine.py against the widget's snapshot -> consume
 the `jti` (replay) -> apply enforcement and the unsigned-field allowlist ->
 build the contract's 200 body, or a 422 with the engine's code. The API,
-the batch API, `manage.py verify_token` and the playground all call
-`verify_item`, so they can never answer differently.
+the batch API, `manage.py verify_token` and the playground all go through
+`verify_item_with_drops`, so they can never answer differently. The batch API
+first runs `check_tokens` (one `engine.verify_many` over its plain tokens, so
+the signatures are checked back to back) and hands each item its result.
 """
 
 from __future__ import annotations
