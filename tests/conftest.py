@@ -281,7 +281,8 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(django_db_setup):
+    # Requests the test database so that it is torn down after this fixture, not before.
     import shutil
 
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
@@ -294,6 +295,12 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+        # While that loop runs, Django keeps this thread's connections in a separate store (asgiref's
+        # Local sees a running loop): close them before it stops, or they outlive the test database
+        # ("test_signet is being accessed by other users" at teardown).
+        from django.db import connections
+
+        connections.close_all()
 
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
