@@ -253,6 +253,7 @@ def verify_many(
 
 
 def _unexpected() -> VerificationError:
+    """The refusal for a bug of ours; call it inside the `except` (it logs the traceback)."""
     log.exception("unexpected error while verifying a token")
     return VerificationError("malformed_token", "The token could not be processed as a compact JWS.")
 

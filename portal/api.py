@@ -169,7 +169,7 @@ def rate_limit(request) -> None:
         )
 
 
-def _too_deep() -> ApiError:
+def _nesting_error() -> ApiError:
     return ApiError("invalid_request", f"The request body is nested deeper than {MAX_BODY_DEPTH} levels.", field="body")
 
 
@@ -225,10 +225,10 @@ def read_json(request):
             pass
         else:
             if _deeper_than(value, MAX_BODY_DEPTH):
-                raise _too_deep()
+                raise _nesting_error()
             return value
     if too_deep(text, MAX_BODY_DEPTH):
-        raise _too_deep()
+        raise _nesting_error()
     try:
         value = NUMBERS_DECODER.decode(text)
     except JSONRefused as exc:

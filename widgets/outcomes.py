@@ -96,8 +96,7 @@ def record(
             _dropped += 1
             return
         _buffer.append(row)
-        every = signet.get("VERIFICATION_LOG_FLUSH_EVERY", FLUSH_EVERY)
-        seconds = signet.get("VERIFICATION_LOG_FLUSH_SECONDS", FLUSH_SECONDS)
+        every, seconds = _thresholds(signet)
         due = len(_buffer) >= every or time.monotonic() - _last_flush >= seconds
     if not due:
         return
@@ -113,7 +112,7 @@ def _flush_forever() -> None:
     """The background writer: flush when woken (buffer full) or every FLUSH_SECONDS, until stopped."""
     stop = _stop
     while not stop.is_set():
-        _wake.wait(timeout=_flush_seconds())
+        _wake.wait(timeout=_thresholds(settings.SIGNET)[1])
         _wake.clear()
         try:
             close_old_connections()  # this thread's own connection: drop it if broken or too old
@@ -139,12 +138,12 @@ def stop_background(timeout: float = 5.0) -> None:
     flush()
 
 
-def _flush_every() -> int:
-    return settings.SIGNET.get("VERIFICATION_LOG_FLUSH_EVERY", FLUSH_EVERY)
-
-
-def _flush_seconds() -> float:
-    return settings.SIGNET.get("VERIFICATION_LOG_FLUSH_SECONDS", FLUSH_SECONDS)
+def _thresholds(signet: dict) -> tuple[int, float]:
+    """(rows, seconds): a buffer is written when it holds this many rows or is this old."""
+    return (
+        signet.get("VERIFICATION_LOG_FLUSH_EVERY", FLUSH_EVERY),
+        signet.get("VERIFICATION_LOG_FLUSH_SECONDS", FLUSH_SECONDS),
+    )
 
 
 def flush() -> int:
