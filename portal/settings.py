@@ -5,6 +5,7 @@ secure cookies, HSTS. Development conveniences live in `make run`, which writes
 a local `.env`, never in these defaults. `.env.example` documents every variable.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,10 +16,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 TESTING = "pytest" in sys.modules or env.bool("SIGNET_TESTING", default=False)
-if not TESTING:
+# SIGNET_ENV_FILE names another file; empty reads none (a subprocess started by a test must not pick
+# up the developer's `.env` that `make run` wrote).
+ENV_FILE = os.environ.get("SIGNET_ENV_FILE", str(BASE_DIR / ".env"))
+if not TESTING and ENV_FILE:
     # Values already in the process environment win over the file. Tests ignore
     # it so that they behave the same on every machine.
-    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+    environ.Env.read_env(ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 

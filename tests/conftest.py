@@ -18,6 +18,10 @@ from django.test import Client
 from portal.models import Role
 from portal.services import api_key_create, membership_set, tenant_create
 
+# Servers and scripts the tests start inherit this: they must not read the developer's `.env`
+# (`make run` writes one with DEBUG on), or `make run` then `make test` tests other settings.
+os.environ["SIGNET_ENV_FILE"] = ""
+
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 VECTORS = SHARED / "vectors"
 

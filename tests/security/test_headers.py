@@ -233,6 +233,7 @@ def test_the_settings_module_defaults_to_https_when_not_debugging():
         "DJANGO_SETTINGS_MODULE": "portal.settings",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "SIGNET_KEK": secrets.token_urlsafe(32),
+        "SIGNET_ENV_FILE": "",  # not the developer's .env (make run writes DEBUG=True there)
     }
     out = subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
