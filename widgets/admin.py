@@ -27,7 +27,18 @@ class UnsignedFieldAdmin(admin.ModelAdmin):
 
 @admin.register(VerificationLog)
 class VerificationLogAdmin(admin.ModelAdmin):
-    list_display = ["at", "widget", "code", "would_reject", "kid", "alg", "payload_format", "latency_us"]
+    list_display = [
+        "at",
+        "widget",
+        "code",
+        "count",
+        "would_reject",
+        "kid",
+        "alg",
+        "payload_format",
+        "latency_us",
+        "latency_max_us",
+    ]
     list_filter = ["code", "payload_format", "encrypted"]
     search_fields = ["widget__public_id", "kid", "code"]
     list_select_related = ["widget"]

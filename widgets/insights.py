@@ -1,7 +1,8 @@
 """What the verification log says about a widget: outcomes over time, top failures
 with their fix, key usage, unsigned labels seen, and what `enforce` would refuse.
 
-Read-only aggregation over widgets.models.VerificationLog (labels and codes only).
+Read-only aggregation over widgets.models.VerificationLog (labels and codes only). A log row
+stands for `count` identical outcomes, so every figure is a sum of counts, never a count of rows.
 The same figures feed the insights page, the JSON API and the widget page's
 enforcement preview.
 """
@@ -12,8 +13,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Max, Q
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models import Max, Q, Sum
+from django.db.models.functions import Coalesce, TruncDay, TruncHour
 
 from portal.errors import ServiceError
 from widgets.models import VerificationLog, Widget
@@ -83,6 +84,11 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _total(condition: Q | None = None) -> Coalesce:
+    """The outcomes of the matching rows (0 when none): rows are summed by their count."""
+    return Coalesce(Sum("count", filter=condition), 0)
+
+
 def summarize(widget: Widget, window_name: str | None = "7d", *, now: datetime | None = None) -> dict:
     window = window_for(window_name)
     now = now or datetime.now(tz=UTC)
@@ -95,7 +101,7 @@ def summarize(widget: Widget, window_name: str | None = "7d", *, now: datetime |
         buckets[cursor] = Counter()
         cursor += window.bucket
     by_code: Counter = Counter()
-    grouped = rows.annotate(slot=window.trunc("at")).values("slot", "code").annotate(n=Count("id"))
+    grouped = rows.annotate(slot=window.trunc("at")).values("slot", "code").annotate(n=Sum("count"))
     for entry in grouped:
         slot = _bucket_start(_aware(entry["slot"]), window)
         buckets.setdefault(slot, Counter())[entry["code"]] += entry["n"]
@@ -103,10 +109,10 @@ def summarize(widget: Widget, window_name: str | None = "7d", *, now: datetime |
     total = sum(by_code.values())
 
     failures = [(code, n) for code, n in by_code.most_common() if code not in SUCCESS_CODES]
-    would = Counter(dict(rows.exclude(would_reject="").values_list("would_reject").annotate(n=Count("id"))))
+    would = Counter(dict(rows.exclude(would_reject="").values_list("would_reject").annotate(n=Sum("count"))))
     verified = by_code.get("ok", 0)
 
-    key_counts = dict(rows.filter(code="ok").values_list("kid").annotate(n=Count("id")))
+    key_counts = dict(rows.filter(code="ok").values_list("kid").annotate(n=Sum("count")))
     keys = []
     for key in widget.signing_keys.order_by("-last_used_at", "-created_at"):
         count = key_counts.get(key.kid, 0)
@@ -121,15 +127,16 @@ def summarize(widget: Widget, window_name: str | None = "7d", *, now: datetime |
         )
 
     seen: Counter = Counter()
-    for labels in (
-        rows.exclude(unsigned_labels=[]).order_by("-at").values_list("unsigned_labels", flat=True)[:MAX_LABEL_ROWS]
+    for labels, times in (
+        rows.exclude(unsigned_labels=[]).order_by("-at").values_list("unsigned_labels", "count")[:MAX_LABEL_ROWS]
     ):
-        seen.update(labels or [])
+        for label in labels or ():
+            seen[label] += times
     allowlist = set(widget.unsigned_fields.values_list("label", flat=True))
     counts = rows.aggregate(
-        would=Count("id", filter=~Q(would_reject="")),
-        refused=Count("id", filter=Q(code__in=list(FIXES))),
-        dropping=Count("id", filter=~Q(rejected_labels=[])),
+        would=_total(~Q(would_reject="")),
+        refused=_total(Q(code__in=list(FIXES))),
+        dropping=_total(~Q(rejected_labels=[])),
     )
     refused_chats = counts["would"] + counts["refused"]
     dropping_chats = counts["dropping"]
@@ -180,13 +187,13 @@ def key_usage(widget: Widget, kid: str, *, hours: int = 24, now: datetime | None
     now = now or datetime.now(tz=UTC)
     since = now - timedelta(hours=hours)
     rows = VerificationLog.objects.filter(widget=widget, at__gte=since, code="ok")
-    stats = rows.filter(kid=kid).aggregate(n=Count("id"), last=Max("at"))
-    total = rows.count()
+    stats = rows.filter(kid=kid).aggregate(n=_total(), last=Max("at"))
+    total = rows.aggregate(n=_total())["n"]
     return {
         "hours": hours,
-        "count": stats["n"] or 0,
+        "count": stats["n"],
         "last": stats["last"],
-        "share": round((stats["n"] or 0) / total, 4) if total else 0.0,
+        "share": round(stats["n"] / total, 4) if total else 0.0,
     }
 
 

@@ -122,22 +122,29 @@ class VisitorSession(models.Model):
 
 
 class VerificationLog(models.Model):
-    """One verification outcome. Labels and codes only: never the token, claim values or personal data."""
+    """Verification outcomes: one row per distinct outcome per second, with how many there were.
+
+    Identical outcomes (same widget, code, would_reject, kid, alg, format, API key and labels) in the
+    same second are one row with `count`; a row with count 1 is a single verification. Labels and
+    codes only: never the token, claim values or personal data.
+    """
 
     # No database FK check and no index of its own on this hot, append-only table: the constraint
     # cost PostgreSQL a lookup per row written (about 40 % of the COPY), and (widget, at) below serves
     # every widget lookup. Deleting a widget still deletes its rows (Django's CASCADE); a row written
     # while its widget is being deleted is dropped by the retention prune.
     widget = models.ForeignKey(Widget, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False)
-    at = models.DateTimeField(default=timezone.now)
+    at = models.DateTimeField(default=timezone.now)  # the second the row's outcomes happened in
     code = models.CharField(max_length=40)  # "ok", "unsigned" or an error code
     would_reject = models.CharField(max_length=40, blank=True)
     kid = models.CharField(max_length=200, blank=True)
     alg = models.CharField(max_length=16, blank=True)
     payload_format = models.CharField(max_length=16, blank=True)  # fields / claims / none
     encrypted = models.BooleanField(default=False)
-    payload_bytes = models.PositiveIntegerField(default=0)
-    latency_us = models.PositiveIntegerField(default=0)
+    count = models.PositiveIntegerField(default=1, help_text="How many identical outcomes this row stands for.")
+    payload_bytes = models.PositiveIntegerField(default=0, help_text="The largest token of the row, in bytes.")
+    latency_us = models.PositiveIntegerField(default=0, help_text="Mean verification time of the row, in µs.")
+    latency_max_us = models.PositiveIntegerField(default=0, help_text="Slowest verification of the row, in µs.")
     api_key_prefix = models.CharField(max_length=16, blank=True)
     unsigned_labels = models.JSONField(default=list, blank=True)
     rejected_labels = models.JSONField(default=list, blank=True)  # what `enforce` drops, in any mode
@@ -146,4 +153,5 @@ class VerificationLog(models.Model):
         indexes = [models.Index(fields=["widget", "at"], name="verlog_widget_at")]
 
     def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.code}"
+        times = f" ×{self.count}" if self.count != 1 else ""
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.code}{times}"

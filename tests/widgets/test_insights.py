@@ -136,17 +136,84 @@ def test_a_long_kid_is_shortened_in_the_keys_table_and_kept_whole_in_its_title(a
     assert f">{key.kid}<" not in html
 
 
+def _unsigned_body(label):
+    return {"unsigned_data": [{"label": label, "data": "/x", "type": "string"}]}
+
+
 def test_api_verify_writes_log_rows_in_batches(api_a, widget_a, settings):
     settings.SIGNET = {**settings.SIGNET, "VERIFICATION_LOG_FLUSH_EVERY": 3}
-    body = {"unsigned_data": [{"label": "page_url", "data": "/x", "type": "string"}]}
-    for _ in range(2):
-        assert api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify", body)[0] == 200
+    for label in ("page_url", "page_title"):  # different labels: different rows
+        assert api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify", _unsigned_body(label))[0] == 200
     assert VerificationLog.objects.count() == 0  # buffered
-    api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify", body)
-    rows = list(VerificationLog.objects.all())
-    assert len(rows) == 3
-    assert rows[0].code == "unsigned" and rows[0].unsigned_labels == ["page_url"]
+    api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify", _unsigned_body("referrer"))
+    rows = list(VerificationLog.objects.order_by("id"))
+    assert [r.unsigned_labels for r in rows] == [["page_url"], ["page_title"], ["referrer"]]
+    assert rows[0].code == "unsigned" and rows[0].count == 1
     assert rows[0].api_key_prefix and rows[0].payload_format == "none"
+
+
+def _record(snapshot, *, latency=0.001, token=None, labels=(), prefix="p", status=200, body=None):
+    item = parse_item({"signed_interaction_data": token, "unsigned_data": [{"label": x, "data": 1} for x in labels]})
+    outcomes.record(snapshot, item, status, body or {"verified": False}, [], latency=latency, api_key_prefix=prefix)
+
+
+def test_identical_outcomes_in_one_second_are_one_row_with_their_count(widget_a, monkeypatch):
+    snapshot = config.snapshot_for(tenant_id=widget_a.tenant_id, public_id=widget_a.public_id)
+    monkeypatch.setattr(outcomes.time, "time", lambda: 1_790_000_000.25)
+    _record(snapshot, latency=0.000_100, token="a" * 10)
+    _record(snapshot, latency=0.000_400, token="b" * 30)
+    _record(snapshot, latency=0.000_100, token="c" * 20)
+    _record(snapshot, labels=["page_url"])  # other labels: another row
+    _record(snapshot, prefix="q")  # another API key: another row
+    monkeypatch.setattr(outcomes.time, "time", lambda: 1_790_000_001.0)
+    _record(snapshot)  # the next second: another row
+    assert outcomes.flush() == 6
+    rows = list(VerificationLog.objects.order_by("id"))
+    assert [(r.count, r.unsigned_labels, r.api_key_prefix, int(r.at.timestamp())) for r in rows] == [
+        (3, [], "p", 1_790_000_000),
+        (1, ["page_url"], "p", 1_790_000_000),
+        (1, [], "q", 1_790_000_000),
+        (1, [], "p", 1_790_000_001),
+    ]
+    first = rows[0]
+    assert (first.latency_us, first.latency_max_us, first.payload_bytes) == (200, 400, 30)  # mean, slowest, largest
+    assert (rows[1].latency_us, rows[1].latency_max_us) == (1000, 1000)
+    assert str(first).endswith("unsigned ×3") and not str(rows[1]).endswith("×1")
+
+
+@pytest.fixture
+def rolled_up(widget_a, registered_ec):
+    """Rows that each stand for many outcomes, as a busy widget's log holds them."""
+    log(widget_a, 1, "ok", kid="site-1", alg="ES256", payload_format="claims", count=40)
+    log(widget_a, 2, "ok", kid="site-1", alg="ES256", payload_format="claims", count=2)
+    log(widget_a, 3, "bad_signature", count=7)
+    log(widget_a, 4, "unsigned", would_reject="unknown_key", unsigned_labels=["coupon"], count=3)
+    log(widget_a, 5, "unsigned", unsigned_labels=["coupon", "page_url"], rejected_labels=["coupon"], count=5)
+    return widget_a
+
+
+def test_figures_are_sums_of_row_counts(rolled_up):
+    s = insights.summarize(rolled_up, "24h", now=NOW)
+    assert s["total"] == 57
+    assert s["by_code"] == {"ok": 42, "unsigned": 8, "bad_signature": 7}
+    assert sum(sum(slot["counts"].values()) for slot in s["series"]) == 57
+    assert s["top_failures"][0] == {
+        "code": "bad_signature",
+        "count": 7,
+        "share": round(7 / 57, 4),
+        "fix": insights.FIXES["bad_signature"],
+    }
+    assert [(k["kid"], k["count"], k["share"]) for k in s["keys"]] == [("site-1", 42, 1.0)]
+    assert {u["label"]: u["count"] for u in s["unsigned_labels"]} == {"coupon": 8, "page_url": 5}
+    preview = s["enforce_preview"]
+    assert (preview["chats"], preview["would_be_refused"], preview["would_drop_unsigned"]) == (57, 10, 5)
+    assert [(r["code"], r["count"]) for r in preview["reasons"]] == [("bad_signature", 7), ("unknown_key", 3)]
+
+
+def test_key_usage_sums_row_counts(rolled_up):
+    usage = insights.key_usage(rolled_up, "site-1", now=NOW)
+    assert (usage["count"], usage["share"]) == (42, 1.0)
+    assert insights.key_usage(rolled_up, "other", now=NOW)["count"] == 0
 
 
 def test_log_never_holds_values(api_a, widget_a):
@@ -227,9 +294,8 @@ def test_background_writer_flushes_without_blocking_the_request(api_a, widget_a,
 
     outcomes.flush = spying_flush
     try:
-        body = {"unsigned_data": [{"label": "page_url", "data": "/x", "type": "string"}]}
-        for _ in range(3):
-            assert api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify", body)[0] == 200
+        for label in ("page_url", "page_title", "referrer"):  # three rows
+            assert api_a.post(f"/api/v1/widgets/{widget_a.public_id}/verify", _unsigned_body(label))[0] == 200
         deadline = time.monotonic() + 10
         while VerificationLog.objects.count() < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -247,13 +313,14 @@ def test_buffer_is_bounded_while_the_database_lags(widget_a, settings, caplog, m
     settings.SIGNET = {**settings.SIGNET, "VERIFICATION_LOG_FLUSH_EVERY": 10**9}
     monkeypatch.setattr(outcomes, "MAX_BUFFERED", 5)
     snapshot = config.snapshot_for(tenant_id=widget_a.tenant_id, public_id=widget_a.public_id)
-    item = parse_item({"unsigned_data": []})
-    for _ in range(8):
-        outcomes.record(snapshot, item, 200, {"verified": False}, [], latency=0.001, api_key_prefix="p")
+    for index in range(8):
+        _record(snapshot, prefix=f"p{index}")  # 8 different rows
+    _record(snapshot, prefix="p0")  # a row already buffered still counts its outcome
     assert len(outcomes._buffer) == 5
-    assert outcomes.flush() == 5
-    assert "3 rows dropped" in caplog.text
+    assert outcomes.flush() == 6
+    assert "3 outcomes dropped" in caplog.text
     assert VerificationLog.objects.count() == 5
+    assert VerificationLog.objects.get(api_key_prefix="p0").count == 2
 
 
 def test_deleting_a_widget_deletes_its_log_rows_and_no_others(widget_a, tenant_a):
@@ -263,9 +330,8 @@ def test_deleting_a_widget_deletes_its_log_rows_and_no_others(widget_a, tenant_a
     other = widget_create(tenant=tenant_a, name="Other chat")
     snapshot = config.snapshot_for(tenant_id=widget_a.tenant_id, public_id=widget_a.public_id)
     other_snapshot = config.snapshot_for(tenant_id=other.tenant_id, public_id=other.public_id)
-    item = parse_item({"unsigned_data": []})
-    for snap in (snapshot, snapshot, other_snapshot):
-        outcomes.record(snap, item, 200, {"verified": False}, [], latency=0.001, api_key_prefix="p")
+    for snap, prefix in ((snapshot, "p"), (snapshot, "q"), (other_snapshot, "p")):
+        _record(snap, prefix=prefix)
     assert outcomes.flush() == 3
     widget_a.delete()
     assert list(VerificationLog.objects.values_list("widget_id", flat=True)) == [other.pk]
