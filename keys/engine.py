@@ -74,7 +74,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import accumulate
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -159,8 +159,7 @@ class DecodedToken:
     kid: str | None
 
 
-@dataclass(frozen=True)
-class VerifiedToken:
+class VerifiedToken(NamedTuple):  # immutable; built for every token, twice as fast as a frozen dataclass
     header: dict
     key: CandidateKey
     alg: str
@@ -315,8 +314,7 @@ _TO_STANDARD_B64 = bytes.maketrans(b"-_", b"+/")
 _PADDING = {0: b"", 2: b"==", 3: b"="}
 
 
-@dataclass(frozen=True, slots=True)
-class _Parts:
+class _Parts(NamedTuple):  # a tuple: built for every token, about twice as fast as a frozen dataclass
     header: dict
     payload_raw: bytes
     signature: bytes

@@ -103,7 +103,6 @@ def record(
     micros = min(int(latency * 1_000_000), MAX_LATENCY_US)
     size = len(item.token or "")
     global _dropped
-    signet = settings.SIGNET
     with _lock:
         row = _buffer.get(key)
         if row is not None:  # the same outcome again within this second: count it
@@ -118,6 +117,7 @@ def record(
             _dropped += 1
             return
         _buffer[key] = [1, micros, micros, size]
+        signet = settings.SIGNET
         every, seconds = _thresholds(signet)
         due = len(_buffer) >= every or time.monotonic() - _last_flush >= seconds
     if not due:

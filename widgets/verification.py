@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.utils import timezone
@@ -35,10 +34,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 VERIFY_FIELDS = {"signed_interaction_data", "unsigned_data", "issue_session"}
 
 
-@dataclass(frozen=True)
-class VerifyItem:
+class VerifyItem(NamedTuple):  # immutable; one per verify body, twice as fast as a frozen dataclass
     token: str | None
-    unsigned: list[dict] = field(default_factory=list)
+    unsigned: list[dict] | tuple = ()
     issue_session: bool = False
 
 
