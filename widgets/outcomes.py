@@ -97,7 +97,7 @@ def record(
         payload_format,
         bool(get("encrypted")),
         api_key_prefix[:16],
-        tuple(f["label"] for f in item.unsigned[:MAX_LABELS]) if item.unsigned else (),
+        tuple([f["label"] for f in item.unsigned[:MAX_LABELS]]) if item.unsigned else (),
         tuple(enforce_drops[:MAX_LABELS]),
     )
     micros = min(int(latency * 1_000_000), MAX_LATENCY_US)

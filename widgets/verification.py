@@ -32,6 +32,7 @@ MAX_LABEL_CHARS = 100
 MAX_TYPE_CHARS = 32
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 VERIFY_FIELDS = {"signed_interaction_data", "unsigned_data", "issue_session"}
+_SIGNED = {"signed": True}  # merged into each signed field (`|` makes a new dict)
 
 
 class VerifyItem(NamedTuple):  # immutable; one per verify body, twice as fast as a frozen dataclass
@@ -183,7 +184,7 @@ def verify_item_with_drops(
     would_reject = None
     verified = None
     token = item.token
-    encrypted = token is not None and platform.is_encrypted(token)
+    encrypted = checked is None and token is not None and platform.is_encrypted(token)  # checked: plain
 
     if token is None:
         if snapshot.require_token and mode != Enforcement.OFF:
@@ -214,7 +215,7 @@ def verify_item_with_drops(
             ) from None
 
     if verified is not None:
-        signed_fields = [{**f, "signed": True} for f in verified.fields]
+        signed_fields = [f | _SIGNED for f in verified.fields]
         signed_labels = {f["label"] for f in signed_fields} if item.unsigned else ()
     else:
         signed_fields, signed_labels = [], ()
