@@ -85,6 +85,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.tenancy.tenant_context",
             ],
+            "builtins": ["portal.templatetags.signet"],
         },
     },
 ]
