@@ -337,3 +337,14 @@ def test_deleting_a_widget_deletes_its_log_rows_and_no_others(widget_a, tenant_a
     assert list(VerificationLog.objects.values_list("widget_id", flat=True)) == [other.pk]
     tenant_a.delete()
     assert not VerificationLog.objects.exists()
+
+
+def test_ops_see_rolled_up_rows_in_django_admin(client, django_user_model, rolled_up):
+    ops = django_user_model.objects.create_superuser("ops", "ops@example.com", "Ops-pass-12345!")
+    client.force_login(ops)
+    html = client.get("/admin/widgets/verificationlog/?code=ok").content.decode()
+    assert '<td class="field-count">40</td>' in html and '<td class="field-count">2</td>' in html
+    row = VerificationLog.objects.get(count=40)
+    row.latency_us, row.latency_max_us = 180, 950
+    row.save()
+    assert '<td class="field-latency">180 / 950</td>' in client.get("/admin/widgets/verificationlog/").content.decode()
