@@ -141,10 +141,15 @@ class VerificationLog(models.Model):
     alg = models.CharField(max_length=16, blank=True)
     payload_format = models.CharField(max_length=16, blank=True)  # fields / claims / none
     encrypted = models.BooleanField(default=False)
-    count = models.PositiveIntegerField(default=1, help_text="How many identical outcomes this row stands for.")
+    # Added to a live table: database defaults, so a writer that does not know the column (a worker
+    # still on the previous release during a rolling deploy) keeps inserting rows; no CHECK constraint,
+    # which PostgreSQL would verify against every existing row under an exclusive lock.
+    count = models.IntegerField(default=1, db_default=1, help_text="How many identical outcomes this row stands for.")
     payload_bytes = models.PositiveIntegerField(default=0, help_text="The largest token of the row, in bytes.")
     latency_us = models.PositiveIntegerField(default=0, help_text="Mean verification time of the row, in µs.")
-    latency_max_us = models.PositiveIntegerField(default=0, help_text="Slowest verification of the row, in µs.")
+    latency_max_us = models.IntegerField(
+        default=0, db_default=0, help_text="Slowest verification of the row, in µs (0: written before roll-up)."
+    )
     api_key_prefix = models.CharField(max_length=16, blank=True)
     unsigned_labels = models.JSONField(default=list, blank=True)
     rejected_labels = models.JSONField(default=list, blank=True)  # what `enforce` drops, in any mode

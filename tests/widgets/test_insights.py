@@ -348,3 +348,20 @@ def test_ops_see_rolled_up_rows_in_django_admin(client, django_user_model, rolle
     row.latency_us, row.latency_max_us = 180, 950
     row.save()
     assert '<td class="field-latency">180 / 950</td>' in client.get("/admin/widgets/verificationlog/").content.decode()
+
+
+def test_a_writer_that_does_not_know_the_roll_up_columns_still_inserts(widget_a):
+    # During a rolling deploy, workers on the previous release insert without count / latency_max_us.
+    from django.db import connection
+
+    table = VerificationLog._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (widget_id, at, code, would_reject, kid, alg, payload_format, encrypted, "
+            "payload_bytes, latency_us, api_key_prefix, unsigned_labels, rejected_labels) "
+            "VALUES (%s, %s, 'ok', '', 'k', 'ES256', 'claims', false, 10, 75, 'p', '[]', '[]')",
+            [widget_a.pk, NOW],
+        )
+    row = VerificationLog.objects.get()
+    assert (row.count, row.latency_max_us) == (1, 0)
+    assert insights.summarize(widget_a, "24h", now=NOW + timedelta(minutes=1))["total"] == 1
