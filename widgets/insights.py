@@ -229,7 +229,9 @@ def chart(summary: dict, *, width: int = 760, height: int = 220) -> dict:
         styles[code] = {"code": code, "colour": colour, "pattern": pattern, "label": label}
     series = summary["series"]
     peak = max((sum(s["counts"].values()) for s in series), default=0)
-    left, bottom, top = 44, 24, 8
+    # Room for the y-axis numbers, also at the larger type phones get (static/css/insights.css).
+    left, bottom, top = max(44, 16 + 13 * len(str(peak))), 24, 8
+    label_every = max(1, len(series) // 8)
     plot_w, plot_h = width - left - 8, height - bottom - top
     bar_w = plot_w / max(len(series), 1)
     bars = []
@@ -257,6 +259,9 @@ def chart(summary: dict, *, width: int = 760, height: int = 220) -> dict:
             {
                 "start": slot["start"],
                 "x": round(left + index * bar_w + 1, 2),  # also for empty buckets: the time labels need it
+                # Every label_every-th bar has a time label; every other one of those ("alt") is hidden
+                # on narrow screens, where the labels are drawn larger.
+                "label": _label(index, label_every),
                 "segments": segments,
                 "total": sum(slot["counts"].values()),
             }
@@ -273,6 +278,13 @@ def chart(summary: dict, *, width: int = 760, height: int = 220) -> dict:
         "legend": list(styles.values()),
         "ticks": ticks,
         "peak": peak,
-        "label_every": max(1, len(series) // 8),
+        "label_every": label_every,
         "bar_w": bar_w,
     }
+
+
+def _label(index: int, every: int) -> str:
+    """'' (no time label), 'main' or 'alt' (hidden on phones) for the bar at `index`."""
+    if index % every:
+        return ""
+    return "alt" if index // every % 2 else "main"

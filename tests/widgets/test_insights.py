@@ -365,3 +365,27 @@ def test_a_writer_that_does_not_know_the_roll_up_columns_still_inserts(widget_a)
     row = VerificationLog.objects.get()
     assert (row.count, row.latency_max_us) == (1, 0)
     assert insights.summarize(widget_a, "24h", now=NOW + timedelta(minutes=1))["total"] == 1
+
+
+def test_time_labels_alternate_so_phones_can_hide_every_other_one(sequence):
+    c = insights.chart(insights.summarize(sequence, "24h", now=NOW))
+    labels = [bar["label"] for bar in c["bars"]]
+    assert labels[:7] == ["main", "", "", "alt", "", "", "main"]  # 24 hourly bars: a label every 3
+    assert labels.count("main") == 4 and labels.count("alt") == 4
+
+
+def test_the_y_axis_makes_room_for_big_numbers(widget_a):
+    log(widget_a, 1, "ok", count=25_000)
+    c = insights.chart(insights.summarize(widget_a, "24h", now=NOW))
+    assert c["ticks"][-1]["value"] == 25_000
+    assert c["left"] >= 16 + 13 * 5  # five digits at the phone's 22-unit type
+    assert all(bar["x"] > c["left"] for bar in c["bars"])
+    small = insights.chart({**insights.summarize(widget_a, "24h", now=NOW), "series": []})
+    assert small["left"] == 44
+
+
+def test_the_page_marks_the_time_labels_phones_hide(alice_client, widget_a):
+    VerificationLog.objects.create(widget=widget_a, at=datetime.now(tz=UTC), code="ok", count=3)
+    html = alice_client.get(f"/t/acme/widgets/{widget_a.public_id}/insights?window=24h").content.decode()
+    assert html.count('class="tick xlabel"') == 4 and html.count('class="tick xlabel alt"') == 4
+    assert html.count('class="tick ytick"') == 3
