@@ -230,7 +230,7 @@ def chart(summary: dict, *, width: int = 760, height: int = 220) -> dict:
     series = summary["series"]
     peak = max((sum(s["counts"].values()) for s in series), default=0)
     # Room for the y-axis numbers, also at the larger type phones get (static/css/insights.css).
-    left, bottom, top = max(44, 16 + 13 * len(str(peak))), 24, 8
+    left, bottom, top = max(44, 16 + 13 * len(str(peak))), 24, 14
     label_every = max(1, len(series) // 8)
     plot_w, plot_h = width - left - 8, height - bottom - top
     bar_w = plot_w / max(len(series), 1)
