@@ -197,7 +197,7 @@ def flush() -> int:
         try:
             with transaction.atomic():
                 _model(row).save(force_insert=True)
-            written += row[COLUMNS.index("count")]
+            written += row[_COUNT_AT]
         except DatabaseError:
             pass
     if written < outcomes:
@@ -220,6 +220,7 @@ ROW_KEY = (
     "rejected_labels",
 )
 COLUMNS = (*ROW_KEY, "count", "latency_us", "latency_max_us", "payload_bytes")
+_COUNT_AT = COLUMNS.index("count")
 
 
 def _row(key: tuple, sums: list[int]) -> tuple:

@@ -389,3 +389,29 @@ def test_the_page_marks_the_time_labels_phones_hide(alice_client, widget_a):
     html = alice_client.get(f"/t/acme/widgets/{widget_a.public_id}/insights?window=24h").content.decode()
     assert html.count('class="tick xlabel"') == 4 and html.count('class="tick xlabel alt"') == 4
     assert html.count('class="tick ytick"') == 3
+
+
+def test_when_the_batch_write_fails_row_by_row_counts_outcomes_not_rows(widget_a, monkeypatch, caplog):
+    from django.db import DatabaseError
+
+    snapshot = config.snapshot_for(tenant_id=widget_a.tenant_id, public_id=widget_a.public_id)
+    monkeypatch.setattr(outcomes.time, "time", lambda: 1_790_000_000.5)
+    for prefix in ["good"] * 4 + ["bad"] * 3:
+        _record(snapshot, prefix=prefix)
+
+    def batch_fails(*args, **kwargs):
+        raise DatabaseError("batch")
+
+    monkeypatch.setattr(outcomes, "_copy", batch_fails)  # PostgreSQL
+    monkeypatch.setattr(VerificationLog.objects, "bulk_create", batch_fails)  # SQLite
+    real_save = VerificationLog.save
+
+    def save(row, *args, **kwargs):
+        if row.api_key_prefix == "bad":
+            raise DatabaseError("row")
+        return real_save(row, *args, **kwargs)
+
+    monkeypatch.setattr(VerificationLog, "save", save)
+    assert outcomes.flush() == 4
+    assert "3 outcomes not written" in caplog.text
+    assert list(VerificationLog.objects.values_list("api_key_prefix", "count")) == [("good", 4)]
