@@ -278,7 +278,6 @@ def chart(summary: dict, *, width: int = 760, height: int = 220) -> dict:
         "legend": list(styles.values()),
         "ticks": ticks,
         "peak": peak,
-        "label_every": label_every,
         "bar_w": bar_w,
     }
 

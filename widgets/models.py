@@ -124,9 +124,9 @@ class VisitorSession(models.Model):
 class VerificationLog(models.Model):
     """Verification outcomes: one row per distinct outcome per second, with how many there were.
 
-    Identical outcomes (same widget, code, would_reject, kid, alg, format, API key and labels) in the
-    same second are one row with `count`; a row with count 1 is a single verification. Labels and
-    codes only: never the token, claim values or personal data.
+    Identical outcomes (equal in every column of widgets.outcomes.ROW_KEY) in the same second are one
+    row with `count`; a row with count 1 is a single verification. Labels and codes only: never the
+    token, claim values or personal data.
     """
 
     # No database FK check and no index of its own on this hot, append-only table: the constraint

@@ -184,8 +184,7 @@ def verify_item_with_drops(
     would_reject = None
     verified = None
     token = item.token
-    # A token check_tokens already checked is plain: no second scan for the JWE shape.
-    encrypted = checked is None and token is not None and platform.is_encrypted(token)
+    encrypted = token is not None and platform.is_encrypted(token)
 
     if token is None:
         if snapshot.require_token and mode != Enforcement.OFF:
