@@ -123,6 +123,22 @@ def test_phone_width_widget_page(phone_page, demo, screenshot, page_errors):
     assert page_errors.items == [], page_errors.items
 
 
+def test_phone_width_table_pages_scroll_inside_their_table(phone_page, demo, screenshot, page_errors):
+    # A table wider than the phone scrolls inside its box; its visually-hidden header text (absolutely
+    # positioned) used to escape the box and made the whole API keys page scroll sideways.
+    from portal.models import Tenant
+    from portal.services import api_key_create
+
+    api_key_create(tenant=Tenant.objects.get(slug="demo"), name="chat-backend-prod")
+    login(phone_page, *demo)
+    for path in ("/t/demo/api-keys/", "/t/demo/members/", "/t/demo/audit/"):
+        phone_page.goto(path)
+        assert no_horizontal_overflow(phone_page), f"{path} scrolls sideways at 375 px"
+    expect(phone_page.get_by_text("chat-backend-prod")).to_be_visible()
+    screenshot(phone_page, "api-keys-phone-375", full_page=True)
+    assert page_errors.items == [], page_errors.items
+
+
 def test_private_key_paste_is_refused_and_cleared(page, demo, screenshot):
     login(page, *demo)
     page.get_by_role("link", name="Website chat").click()
