@@ -112,6 +112,14 @@ DUPLICATES = [
     '{"url":"https://x","url":"https://y"}',
     '{"a\\u003a":1,"a:":2}',
     '{"":1,"":2}',
+    # A collapsed duplicate whose colons do not follow a quote, made up for by strings that start with
+    # a colon: as many '":' as members, so only the white-space rule of _no_member_lost catches them.
+    '{"a" :1,"a" :2,"b":":"}',
+    '{"a"\t:1,"a"\t:2,"b":":"}',
+    '{"a"\n:1,"a"\n:2,"b":":"}',
+    '{"a"\r:1,"a"\r:2,"b":":"}',
+    '{"a"  :1,"a":":x"}',
+    '{"u":"https://x","u" :":"}',
 ]
 
 COLONS_NO_DUPLICATE = [
@@ -127,6 +135,10 @@ COLONS_NO_DUPLICATE = [
     '"a:b"',
     '[":", "::", "\\":"]',
     '{"":1}',
+    '{"iss":"https://shop.example","at":"12:30","name":"Ann B"}',
+    '{"a":"x\\":y","b":":"}',
+    '{"a" :"https://x"}',
+    '{"a":" :","b":"\\t:"}',
 ]
 
 FLOATS = [
@@ -361,6 +373,20 @@ def test_fast_path_taken_for_real_payloads(raw):
 )
 def test_strict_decides(raw):
     assert not fast_path_taken(raw)
+
+
+@pytest.mark.parametrize(
+    ("text", "members", "expected"),
+    [
+        ('{"iss":"https://x","t":"12:30"}', 2, True),  # the quick proof: two '":', no quote before white space
+        ('{"iss":"https://x","iss":"12:30"}', 1, False),  # a collapsed duplicate: two members written
+        ('{"a" :1,"a" :2,"b":":"}', 2, False),  # as many '":' as members, but a name is followed by a space
+        ('{"a" :1,"b":":"}', 2, True),  # the same white space without a duplicate: counted outside strings
+        ('{"a":"x\\":y"}', 1, True),  # an escaped quote before a colon
+    ],
+)
+def test_no_member_lost(text, members, expected):
+    assert engine._no_member_lost(text, members) is expected
 
 
 # ---------------------------------------------------------------------------
