@@ -348,7 +348,11 @@ def test_ops_see_rolled_up_rows_in_django_admin(client, django_user_model, rolle
     row = VerificationLog.objects.get(count=40)
     row.latency_us, row.latency_max_us = 180, 950
     row.save()
-    assert '<td class="field-latency">180 / 950</td>' in client.get("/admin/widgets/verificationlog/").content.decode()
+    html = client.get("/admin/widgets/verificationlog/").content.decode()
+    assert '<td class="field-latency">180 / 950 µs</td>' in html
+    # Rows are per second, so the list shows the second; no checkbox column (nothing to edit or delete).
+    assert 'class="field-second"' in html and f">{row.at:%Y-%m-%d %H:%M:%S}</a></th>" in html
+    assert 'name="_selected_action"' not in html
 
 
 def test_a_writer_that_does_not_know_the_roll_up_columns_still_inserts(widget_a):
