@@ -26,6 +26,7 @@ portal_patterns = (
 urlpatterns = [
     path("api/v1/", include("portal.api_urls")),  # first: the API is most of the traffic
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("accounts/", include("portal.account_urls")),
     path("", include(portal_patterns)),

@@ -249,3 +249,14 @@ def test_switcher_only_lists_own_memberships(charlie_client, tenant_a):
     page = charlie_client.get("/t/globex/").text
     assert "Globex" in page
     assert "/t/acme/" not in page
+
+
+# --- /favicon.ico ------------------------------------------------------------------------
+
+
+def test_favicon_is_an_empty_answer_not_a_404(client):
+    # Browsers ask for it on every site, the Django admin's pages included (they name no icon).
+    response = client.get("/favicon.ico")
+    assert response.status_code == 204 and response.content == b""
+    assert "max-age=86400" in response["Cache-Control"]
+    assert client.post("/favicon.ico").status_code == 405
