@@ -1,5 +1,6 @@
+from datetime import UTC
+
 from django.contrib import admin
-from django.utils import timezone
 
 from widgets.models import UnsignedField, VerificationLog, Widget
 
@@ -29,7 +30,7 @@ class UnsignedFieldAdmin(admin.ModelAdmin):
 @admin.register(VerificationLog)
 class VerificationLogAdmin(admin.ModelAdmin):
     # Narrow enough for the changelist beside its filters at 1280 px with the admin's navigation open:
-    # would_reject is a filter, and there is no checkbox column (the log is not edited or deleted here).
+    # would_reject is a filter, and there is no checkbox column (no bulk actions on the log).
     list_display = ["second", "widget_ref", "code", "count", "kid", "latency"]
     actions = None
     list_filter = ["code", "would_reject", "payload_format", "encrypted"]
@@ -39,7 +40,7 @@ class VerificationLogAdmin(admin.ModelAdmin):
     @admin.display(description="second (UTC)", ordering="at")
     def second(self, row):
         # Rows are rolled up per second: the default format ("Nov. 21, 2026, 9:51 a.m.") hid the seconds.
-        return timezone.localtime(row.at).strftime("%Y-%m-%d %H:%M:%S")
+        return row.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
     @admin.display(description="widget", ordering="widget__public_id")
     def widget_ref(self, row):
