@@ -133,13 +133,9 @@ def summarize(widget: Widget, window_name: str | None = "7d", *, now: datetime |
         for label in labels or ():
             seen[label] += times
     allowlist = set(widget.unsigned_fields.values_list("label", flat=True))
-    counts = rows.aggregate(
-        would=_total(~Q(would_reject="")),
-        refused=_total(Q(code__in=list(FIXES))),
-        dropping=_total(~Q(rejected_labels=[])),
-    )
-    refused_chats = counts["would"] + counts["refused"]
-    dropping_chats = counts["dropping"]
+    # Refused by enforce: what monitor let through but would refuse, plus what was refused already.
+    refused_chats = sum(would.values()) + sum(n for code, n in by_code.items() if code in FIXES)
+    dropping_chats = rows.aggregate(n=_total(~Q(rejected_labels=[])))["n"]
 
     return {
         "widget": widget.public_id,
@@ -187,8 +183,8 @@ def key_usage(widget: Widget, kid: str, *, hours: int = 24, now: datetime | None
     now = now or datetime.now(tz=UTC)
     since = now - timedelta(hours=hours)
     rows = VerificationLog.objects.filter(widget=widget, at__gte=since, code="ok")
-    stats = rows.filter(kid=kid).aggregate(n=_total(), last=Max("at"))
-    total = rows.aggregate(n=_total())["n"]
+    stats = rows.aggregate(n=_total(Q(kid=kid)), last=Max("at", filter=Q(kid=kid)), total=_total())
+    total = stats["total"]
     return {
         "hours": hours,
         "count": stats["n"],

@@ -117,12 +117,11 @@ def record(
             _dropped += 1
             return
         _buffer[key] = [1, micros, micros, size]
-        signet = settings.SIGNET
-        every, seconds = _thresholds(signet)
+        every, seconds = _thresholds()
         due = len(_buffer) >= every or time.monotonic() - _last_flush >= seconds
     if not due:
         return
-    if signet["VERIFICATION_LOG_BACKGROUND"]:
+    if settings.SIGNET["VERIFICATION_LOG_BACKGROUND"]:
         _flusher.ensure()
         if not _wake.is_set():  # rows keep arriving until the writer takes the buffer: wake it once
             _wake.set()
@@ -134,7 +133,7 @@ def _flush_forever() -> None:
     """The background writer: flush when woken (buffer full) or every FLUSH_SECONDS, until stopped."""
     stop = _stop
     while not stop.is_set():
-        _wake.wait(timeout=_thresholds(settings.SIGNET)[1])
+        _wake.wait(timeout=_thresholds()[1])
         _wake.clear()
         try:
             close_old_connections()  # this thread's own connection: drop it if broken or too old
@@ -160,8 +159,9 @@ def stop_background(timeout: float = 5.0) -> None:
     flush()
 
 
-def _thresholds(signet: dict) -> tuple[int, float]:
+def _thresholds() -> tuple[int, float]:
     """(rows, seconds): a buffer is written when it holds this many rows or is this old."""
+    signet = settings.SIGNET
     return (
         signet.get("VERIFICATION_LOG_FLUSH_EVERY", FLUSH_EVERY),
         signet.get("VERIFICATION_LOG_FLUSH_SECONDS", FLUSH_SECONDS),
@@ -246,7 +246,7 @@ def _model(row):
     return VerificationLog(**dict(zip(COLUMNS, row, strict=True)))
 
 
-_LABELS_AT = (ROW_KEY.index("unsigned_labels"), ROW_KEY.index("rejected_labels"))
+_LABELS_AT = (COLUMNS.index("unsigned_labels"), COLUMNS.index("rejected_labels"))  # adjacent
 
 
 def _copy(rows) -> None:
