@@ -72,7 +72,7 @@ check-deploy: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
-	exec $(VENV)/bin/gunicorn portal.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) \
+	exec $(PY) -m gunicorn portal.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) \
 		--worker-class sync --max-requests 100000 --max-requests-jitter 1000 $(if $(ACCESS_LOG),--access-logfile $(ACCESS_LOG)) --log-level warning \
 		$(GUNICORN_ARGS)
 
