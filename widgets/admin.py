@@ -1,6 +1,7 @@
 from datetime import UTC
 
 from django.contrib import admin
+from django.utils.html import format_html
 
 from widgets.models import UnsignedField, VerificationLog, Widget
 
@@ -44,7 +45,10 @@ class VerificationLogAdmin(admin.ModelAdmin):
 
     @admin.display(description="widget", ordering="widget__public_id")
     def widget_ref(self, row):
-        return row.widget.public_id
+        # A line-break opportunity after "wgt_": the id has no hyphen, so the list scrolled by a few px at
+        # 1280 px. <wbr> is not a character: a copied id stays whole.
+        prefix, _, rest = row.widget.public_id.partition("_")
+        return format_html("{}_<wbr>{}", prefix, rest) if rest else row.widget.public_id
 
     # The unit is in the cell: the admin writes headers in capitals, and "µs" became "ΜS", which reads as ms.
     @admin.display(description="latency mean / max")
