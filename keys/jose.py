@@ -61,7 +61,7 @@ class PublicKeyFacts:
     bits: int
     algorithms: tuple[str, ...]
     spki_pem: str  # normalised SubjectPublicKeyInfo PEM, "\n" line ends, final newline
-    fingerprint_sha256: str  # colon-separated lowercase hex of SHA-256(SPKI DER)
+    fingerprint_sha256: str  # lowercase hex of SHA-256(SPKI DER), as `sha256sum` prints it (API.md)
     jwk_thumbprint: str  # RFC 7638 SHA-256 thumbprint, base64url
     jwk: dict  # public JWK members only (kty, crv, x, y | kty, n, e)
 
@@ -107,10 +107,9 @@ def describe_public_key(public_key) -> PublicKeyFacts:
         )
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     pem = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    digest = hashlib.sha256(der).hexdigest()
     return PublicKeyFacts(
         spki_pem=pem,
-        fingerprint_sha256=":".join(digest[i : i + 2] for i in range(0, 64, 2)),
+        fingerprint_sha256=hashlib.sha256(der).hexdigest(),
         jwk_thumbprint=jwk_thumbprint(jwk),
         jwk=jwk,
         **facts,

@@ -28,7 +28,7 @@ class SigningKey(models.Model):
     curve = models.CharField(max_length=16, blank=True)
     bits = models.PositiveIntegerField()
     algorithms = models.JSONField(default=list)
-    fingerprint_sha256 = models.CharField(max_length=95)  # colon-separated hex of SHA-256(SPKI DER)
+    fingerprint_sha256 = models.CharField(max_length=95)  # hex of SHA-256(SPKI DER); 95: it once had colons
     jwk_thumbprint = models.CharField(max_length=64)  # RFC 7638, base64url
     source_format = models.CharField(max_length=24, blank=True)  # spki / pkcs1 / certificate / jwk
     certificate_not_after = models.DateTimeField(null=True, blank=True)
@@ -71,7 +71,7 @@ class EncryptionKey(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="encryption_keys")
     kid = models.CharField(max_length=64)
     public_key_pem = models.TextField()
-    fingerprint_sha256 = models.CharField(max_length=95)
+    fingerprint_sha256 = models.CharField(max_length=95)  # as SigningKey.fingerprint_sha256
     private_key_encrypted = models.TextField()  # KEK-encrypted PKCS#8, never clear text
     status = models.CharField(max_length=10, choices=EncryptionKeyStatus.choices, default=EncryptionKeyStatus.ACTIVE)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

@@ -138,9 +138,8 @@ def widget_create_view(request):
 
 
 def _breakable(fingerprint: str) -> list[str]:
-    """Fingerprint pieces, each ending in its colon: the page may wrap a line only between bytes."""
-    parts = fingerprint.split(":")
-    return [f"{part}:" for part in parts[:-1]] + parts[-1:]
+    """Fingerprint pieces of 8 hex digits: the page may wrap a line only between them (<wbr>, copied whole)."""
+    return [fingerprint[i : i + 8] for i in range(0, len(fingerprint), 8)]
 
 
 def _keys_with_status(widget: Widget) -> list[SigningKey]:

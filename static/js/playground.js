@@ -39,10 +39,15 @@
     return "-----BEGIN " + label + "-----\n" + body + "\n-----END " + label + "-----\n";
   }
 
-  function hexColons(buffer) {
+  function hex(buffer) {
     return Array.prototype.map.call(new Uint8Array(buffer), function (b) {
       return ("0" + b.toString(16)).slice(-2);
-    }).join(":");
+    }).join("");
+  }
+
+  // Keys made before fingerprints lost their colons are still in this browser's storage.
+  function sameFingerprint(a, b) {
+    return String(a).replace(/:/g, "") === String(b).replace(/:/g, "");
   }
 
   function setStatus(element, text, tone) {
@@ -190,7 +195,7 @@
 
   function registeredKey() {
     if (!record) return null;
-    return (data.keys || []).filter(function (k) { return k.fingerprint === record.fingerprint; })[0] || null;
+    return (data.keys || []).filter(function (k) { return sameFingerprint(k.fingerprint, record.fingerprint); })[0] || null;
   }
 
   function link(id, text, filename) {
@@ -262,7 +267,7 @@
         privateKey: stored,
         publicPem: pem("PUBLIC KEY", spki),
         kid: b64url(new Uint8Array(thumb)),
-        fingerprint: hexColons(digest),
+        fingerprint: hex(digest),
         created: Date.now()
       };
       exported = { privatePem: pem("PRIVATE KEY", pkcs8) };

@@ -22,8 +22,8 @@ def new_ec_key():
     public = private.public_key()
     pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    # What `openssl pkey -pubin -in public.pem -outform DER | sha256sum` prints, with colons.
-    fingerprint = ":".join(f"{b:02x}" for b in hashlib.sha256(der).digest())
+    # What `openssl pkey -pubin -in public.pem -outform DER | sha256sum` prints.
+    fingerprint = hashlib.sha256(der).hexdigest()
     private_pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

@@ -48,8 +48,7 @@ def fingerprint_of(private_key) -> str:
     der = private_key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    digest = hashlib.sha256(der).hexdigest()
-    return ":".join(digest[i : i + 2] for i in range(0, 64, 2))
+    return hashlib.sha256(der).hexdigest()  # what `sha256sum` prints (API.md: "<hex of SPKI DER>")
 
 
 def thumbprint_of(private_key) -> str:
