@@ -9,11 +9,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from keys import platform
 from keys.selectors import encryption_key_for, encryption_keys_of
+from portal.api import api_endpoint
 from portal.models import Role
 from portal.tenancy import tenant_view
 
 
-@require_GET
+@api_endpoint("GET", auth=False)  # another method: 405 with the envelope and Allow
 def session_jwks(request):
     """The portal's session-signing public keys: public, cacheable, no authentication."""
     response = JsonResponse(platform.session_jwks())

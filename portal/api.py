@@ -36,7 +36,9 @@ MAX_BODY_DEPTH = 64
 
 
 class ApiError(ServiceError):
-    pass
+    def __init__(self, code: str, message: str, *, headers: dict | None = None, **kwargs):
+        super().__init__(code, message, **kwargs)
+        self.headers = headers
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None, headers=None) -> JsonResponse:
@@ -166,6 +168,7 @@ def rate_limit(request) -> None:
             "rate_limited",
             f"This API key made more than {limit} requests this minute; retry in {retry} s.",
             status=429,
+            headers={"Retry-After": str(retry)},
         )
 
 
@@ -265,7 +268,7 @@ def api_endpoint(*methods: str, auth: bool = True, prefetch=None):
                 request.json = read_json(request) if request.method in ("POST", "PUT", "PATCH") else None
                 result = view(request, *args, **kwargs)
             except ServiceError as exc:
-                headers = {"Allow": ", ".join(methods)} if exc.status == 405 else None
+                headers = {"Allow": ", ".join(methods)} if exc.status == 405 else getattr(exc, "headers", None)
                 return error_response(exc.status, exc.code, exc.message, exc.field, headers)
             except Http404:
                 return error_response(404, "not_found", "No such object for this API key's tenant.")

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from portal import members, views
-from portal.errors_views import handler404_view, handler500_view
+from portal.errors_views import handler400_view, handler403_view, handler404_view, handler500_view
 
 portal_patterns = (
     [
@@ -34,5 +34,7 @@ urlpatterns = [
     path("", include("keys.urls")),
 ]
 
+handler400 = handler400_view
+handler403 = handler403_view
 handler404 = handler404_view
 handler500 = handler500_view

@@ -9,9 +9,9 @@ from django.db import DatabaseError, connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from portal.api import api_endpoint
 from portal.errors import ServiceError
 from portal.models import Role
 from portal.selectors import api_key_for, api_keys_of, memberships_of
@@ -21,9 +21,8 @@ from portal.tenancy import tenant_view
 log = logging.getLogger("signet")
 
 
-@csrf_exempt  # no state, no cookies: a POST gets a plain 405, never a CSRF page
 @never_cache
-@require_GET
+@api_endpoint("GET", auth=False)  # another method: 405 with the envelope and Allow, never a CSRF page
 def healthz(request):
     try:
         with connection.cursor() as cursor:
