@@ -663,6 +663,10 @@ def _verified_key(parts: _Parts, alg: str, kid: str | None, keys: Sequence[Candi
         )
     fitting = [c for c in active if alg in c.verifier.algorithms]
     if not fitting:
+        # Signed by a key of this widget that is now revoked or expired: say so (API.md: revoked_key).
+        revoked = _first_verifying(inactive, alg, parts)
+        if revoked is not None:
+            raise VerificationError("revoked_key", _revoked(revoked, verified=True))
         raise VerificationError(
             "unsupported_algorithm",
             f"The header's alg {alg} fits none of this widget's active keys ({_describe_keys(active)}).",

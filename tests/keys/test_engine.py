@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from keys import engine, jose
 from keys.engine import CandidateKey, Policy, VerificationError
+from tests.conftest import KeyPair
 
 NOW = 1_800_000_000  # 2027-01-15 08:00:00 UTC
 HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
@@ -743,3 +744,16 @@ def test_conftest_claims_verify_now(ec_key, claims):
     result = engine.verify(ec_key.sign(claims()), keys=[candidate(ec_key.public_pem)], policy=Policy(), now=time.time())
     assert [f["label"] for f in result.fields] == ["name", "isLoggedIn", "email", "customerId"]
     assert set(result.claims) == {"iat", "exp", "jti", "sub"}
+
+
+@pytest.mark.parametrize("status", ["revoked", "expired"])
+def test_without_kid_the_only_key_of_that_algorithm_is_inactive(ec_key, ec384_key, status):
+    # API.md: revoked_key when "the matching key is revoked or past its expires_at", even while the widget
+    # has active keys of other algorithms (it was unsupported_algorithm).
+    keys = [candidate(ec_key.public_pem, kid="p256"), candidate(ec384_key.public_pem, kid="p384", status=status)]
+    error = refusal(ec384_key.sign(live_claims()), keys)
+    assert error.code == "revoked_key"
+    assert f"'p384' that signed this token is {status}" in error.message
+    # an inactive key of that algorithm that does not verify leaves the answer as it was
+    stranger = KeyPair(ec.generate_private_key(ec.SECP384R1()), "ES384")
+    assert refusal(stranger.sign(live_claims()), keys).code == "unsupported_algorithm"
