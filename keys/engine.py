@@ -389,7 +389,7 @@ def _b64decode(part: str, name: str) -> bytes:
 def _format_problem(token: str) -> str:
     """Why `token` is not `header.payload.signature` (slow path, only for refusals)."""
     if not token:
-        return "The token is empty."
+        return "The token is empty; leave 'signed_interaction_data' out (or send null) when there is none."
     if token.startswith("{"):
         return (
             "This looks like a JWS JSON serialization; Signet accepts only the compact form header.payload.signature."

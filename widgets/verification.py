@@ -55,8 +55,6 @@ def parse_item(body: Any, *, prefix: str = "") -> VerifyItem:
             "'signed_interaction_data' must be a string (a compact JWS).",
             field=prefix + "signed_interaction_data",
         )
-    if token is not None and not token.strip():
-        token = None
     issue_session = body.get("issue_session", False)
     if not isinstance(issue_session, bool):
         raise ServiceError("invalid_request", "'issue_session' must be true or false.", field=prefix + "issue_session")
@@ -243,6 +241,9 @@ def verify_item_with_drops(
     if item.issue_session:
         # A session stands for a verified visitor only; a dry run (playground) stores none.
         if verified is None:
+            if token is not None and mode == Enforcement.MONITOR:
+                # API.md: in monitor a failing token is not a 422. The 200 says why (would_reject), no session.
+                return 200, body, enforce_drops
             reason = would_reject or {
                 "code": "signature_required",
                 "message": "Issuing a session needs signed interaction data that verifies.",

@@ -212,6 +212,17 @@ def test_verify_bad_shape(api_a, widget_a, body, field):
     assert payload["error"]["code"] == "invalid_request" and payload["error"]["field"] == field
 
 
+@pytest.mark.parametrize("token", ["", "   ", "\n"])
+def test_an_empty_token_is_refused_not_dropped(api_a, widget_a, token):
+    # API.md: "A token that is present but fails is never silently dropped"; null or no member is no token.
+    unsigned = [{"label": "page", "data": "/pricing", "type": "string"}]
+    status, body = verify(api_a, widget_a, {"signed_interaction_data": token, "unsigned_data": unsigned})
+    assert status == 422 and body["error"]["code"] == "malformed_token"
+    assert "The token is empty" in body["error"]["message"]
+    status, body = verify(api_a, widget_a, {"signed_interaction_data": None, "unsigned_data": unsigned})
+    assert status == 200 and body["verified"] is False and body["fields"][0]["label"] == "page"
+
+
 def test_batch_matches_single_calls(api_a, widget_a, registered_ec, ec_key, ec_key_2, fields_payload, claims):
     good = ec_key.sign(fields_payload, headers={"kid": "site-1"})
     bad = ec_key_2.sign(fields_payload, headers={"kid": "site-1"})

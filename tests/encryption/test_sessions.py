@@ -155,6 +155,18 @@ def test_no_session_without_a_verified_token(api_a, widget_a, registered_ec):
     assert status == 422 and body["error"]["code"] == "malformed_token"
 
 
+def test_monitor_answers_a_failing_token_200_without_a_session(api_a, widget_a, registered_ec, ec_key_2, claims):
+    # API.md: "In monitor ... a failing token is not a 422"; asking for a session does not change that.
+    widget_update(widget=widget_a, changes={"enforcement": "monitor"})
+    token = jc_sign(ec_key_2.private_pem, claims())  # a key this widget does not have
+    status, body = _verify(api_a, widget_a, {"signed_interaction_data": token, "issue_session": True})
+    assert status == 200 and body["verified"] is False and "session" not in body
+    assert body["would_reject"]["code"] == "bad_signature"
+    # without a token there is nothing to stand for: still a 422, in every mode
+    status, body = _verify(api_a, widget_a, {"issue_session": True})
+    assert status == 422 and body["error"]["code"] == "signature_required"
+
+
 def test_no_session_unless_asked(issued, api_a, widget_a, registered_ec, ec_key, visitor_claims):
     token = jc_sign(ec_key.private_pem, visitor_claims())
     status, body = _verify(api_a, widget_a, {"signed_interaction_data": token})
