@@ -7,14 +7,18 @@ one-key JWKS, and it forgives the usual damage (CRLF, blank lines, spaces,
 everything on one line, literal `\\n`, JSON quoting). It returns an
 `ImportedKey`, or raises `KeyImportError(code, message)` with one of the API
 contract's codes: invalid_key, private_key_rejected, weak_key, unsupported_key.
+`holds_private_key(value)` says whether a text (or JWK object) holds private key
+material in any form this module refuses, for callers that must not echo it.
 
 What it must never do: put the pasted text, any piece of it, or anything
 derived from private material into a message, an exception, a log line or a
 return value. Messages are fixed sentences plus numbers and names from our own
 allowlists; library exceptions are dropped with `from None`. Private material is
 looked for before anything else, so a bundle holding one private block is
-refused whole. Cryptography itself lives in keys/jose.py; this module handles
-text and the outer DER shape only. It imports no Django code.
+refused whole, and so is the DER of a private key in base64 or hex anywhere in
+the text, even beside a public block, cut short or followed by other bytes.
+Cryptography itself lives in keys/jose.py; this module handles text and the
+outer DER shape only. It imports no Django code.
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ class ImportedKey:
 
 
 MAX_INPUT_CHARS = 20_000  # a 8192-bit RSA certificate with a long chain of names stays well below
+# `holds_private_key` looks through at most this much (the API's request size limit); a
+# longer text is taken as holding private material, so callers never echo it.
+MAX_SCANNED_CHARS = 64 * 1024
 CERT_EXPIRY_WARNING = timedelta(days=30)
 
 ACCEPTED = "Signet accepts EC P-256/P-384/P-521 and RSA keys of 2048 bits or more."
@@ -74,7 +81,8 @@ def import_public_key(value: str | dict) -> ImportedKey:
 # --- private material: looked for first, in every form -----------------------
 
 _PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth")
-_PRIVATE_TEXT = re.compile(r"PRIVATE[ \t]{0,4}KEY|PuTTY-User-Key-File|Private-Lines\s{0,4}:", re.IGNORECASE)
+# "Private-Key:" heads what `openssl pkey -text` prints of a private key.
+_PRIVATE_TEXT = re.compile(r"PRIVATE[ \t-]{0,4}KEY|PuTTY-User-Key-File|Private-Lines\s{0,4}:", re.IGNORECASE)
 _PRIVATE_JSON_MEMBER = re.compile(r'"(?:d|p|q|dp|dq|qi|oth)"\s{0,20}:')
 
 _EC_COMMAND = "openssl ec -in ec_private.pem -pubout -out ec_public.pem"
@@ -127,9 +135,59 @@ def _private(kind: str | None, *, jwk: bool = False) -> KeyImportError:
     return KeyImportError("private_key_rejected", head + tail + _ANY_COMMAND)
 
 
+def holds_private_key(value) -> bool:
+    """Whether `value`, pasted text or a JWK object, holds private key material that intake refuses.
+
+    True for PEM armour or another marker of a private key ("PRIVATE KEY" anywhere, even in
+    prose, OpenSSH, PGP, PuTTY, `openssl -text`), for the DER of a private key in base64 or
+    hex anywhere in the text (unarmoured, beside a public block, cut short or with more bytes
+    after it), and for JSON with JWK private members (d, p, q, dp, dq, qi, oth) at the top or
+    in a key set, as `import_public_key` reads JWKs (so it is meant for key fields, not for
+    arbitrary JSON). It errs towards True, never raises and never keeps the text: callers use
+    it to decide what must be cleared rather than echoed.
+    """
+    if isinstance(value, dict):
+        return _jwk_holds_private(value)
+    if not isinstance(value, str):
+        return False
+    if len(value) > MAX_SCANNED_CHARS:
+        return True  # too long to look through: taken as private, so it is never echoed
+    text = _clean(value)
+    for _ in range(2):  # the text itself, then once more inside JSON quotes (as intake reads it)
+        try:
+            _refuse_private_text(_unescape(text))
+        except KeyImportError:
+            return True
+        if not text or text[0] not in '{["':
+            return False
+        try:
+            parsed = json.loads(text)
+        except (ValueError, RecursionError):
+            return bool(_PRIVATE_JSON_MEMBER.search(text))
+        if not isinstance(parsed, str):
+            return _jwk_holds_private(parsed)
+        text = _clean(parsed)
+    return False
+
+
+def _jwk_holds_private(value) -> bool:
+    """A JWK, a key set or a JSON list with private members, read as `_from_json_text` and `_from_jwk_object` do."""
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, dict) and isinstance(value.get("keys"), list):
+        items = [value, *value["keys"]]
+    return any(isinstance(item, dict) and any(m in item for m in _PRIVATE_JWK_MEMBERS) for item in items)
+
+
 def _refuse_private_text(text: str) -> None:
-    """Any armour or marker of private material anywhere in the paste refuses all of it."""
+    """Any armour or marker of private material anywhere in the paste refuses all of it, and so does
+    the DER of a private key in base64 or hex anywhere in it (`_hidden_private_der`)."""
     if not _PRIVATE_TEXT.search(text):
+        hidden = _hidden_private_der(text)
+        if hidden is not None:
+            raise _private(_kind_of_shape(hidden))
+        if text[:1] not in ("{", "[") and _PRIVATE_JSON_MEMBER.search(text):
+            # A private JWK beside a PEM block (JSON text itself is judged member by member).
+            raise _private(None, jwk=True)
         return
     upper = text.upper()
     if "OPENSSH PRIVATE KEY" in upper:
@@ -145,13 +203,7 @@ def _refuse_private_text(text: str) -> None:
     if "ENCRYPTED PRIVATE KEY" in upper:
         raise _private("ENCRYPTED")
     # PKCS#8 "PRIVATE KEY": its algorithm identifier says EC or RSA without touching the secret.
-    kind = None
-    for label, body, _ in _pem_blocks(text, strict=False):
-        if label == "PRIVATE KEY" and body is not None:
-            der = _b64decode(body)
-            kind = _der_private_kind(der) if der else None
-            break
-    raise _private(kind)
+    raise _private(_kind_of_shape(_hidden_private_der(text)))
 
 
 def _refuse_private_jwk(jwk: dict) -> None:
@@ -278,7 +330,7 @@ _OTHER_LABELS = {
 }
 
 
-def _pem_blocks(text: str, *, strict: bool = True):
+def _pem_blocks(text: str):
     """Yield (label, base64 body or None, end_found) for every BEGIN marker, in order."""
     pos = 0
     while True:
@@ -292,13 +344,10 @@ def _pem_blocks(text: str, *, strict: bool = True):
             return
         end_label = " ".join(end.group(1).split())
         if end_label != label:
-            if strict:
-                raise _invalid(
-                    "A BEGIN line and the END line after it do not match (or an END line is missing). "
-                    "Copy the whole block again, from -----BEGIN to -----END."
-                )
-            yield label, None, False
-            return
+            raise _invalid(
+                "A BEGIN line and the END line after it do not match (or an END line is missing). "
+                "Copy the whole block again, from -----BEGIN to -----END."
+            )
         yield label, "".join(text[begin.end() : end.start()].split()), True
         pos = end.end()
 
@@ -416,7 +465,14 @@ def _children(data: bytes, start: int, end: int, limit: int = 12) -> list[tuple[
 
 def _der_shape(der: bytes) -> tuple[str, bytes]:
     """What the DER is: ("spki" | "pkcs1" | "certificate" | "csr" | "private" | "encrypted_private"
-    | "truncated" | "trailing" | "unknown", algorithm OID or b"")."""
+    | "truncated" | "trailing" | "unknown", algorithm OID or b"").
+
+    Private material is recognised from its first elements, before the DER is required
+    to be whole: a private key cut short or followed by other bytes is still private.
+    """
+    private = _private_shape(der)
+    if private is not None:
+        return private
     try:
         tag, start, end = _tlv(der, 0, len(der))
         if tag != 0x30:
@@ -439,14 +495,6 @@ def _der_shape(der: bytes) -> tuple[str, bytes]:
         return "spki", oid_of(items[0])
     if tags == [0x02, 0x02]:
         return "pkcs1", _OID_RSA
-    if tags[:2] == [0x30, 0x04]:
-        return "encrypted_private", b""
-    if tags[:3] == [0x02, 0x30, 0x04]:  # PKCS#8 PrivateKeyInfo / OneAsymmetricKey
-        return "private", oid_of(items[1])
-    if tags[:2] == [0x02, 0x04] and der[items[0][1] : items[0][2]] == b"\x01":  # SEC1 ECPrivateKey
-        return "private", _OID_EC
-    if len(tags) >= 6 and all(t == 0x02 for t in tags[:6]):  # PKCS#1 RSAPrivateKey
-        return "private", _OID_RSA
     if tags[:3] == [0x30, 0x30, 0x03]:
         try:
             info = _children(der, items[0][1], items[0][2])
@@ -460,11 +508,144 @@ def _der_shape(der: bytes) -> tuple[str, bytes]:
     return "unknown", b""
 
 
-def _der_private_kind(der: bytes) -> str | None:
-    shape, oid = _der_shape(der)
-    if shape != "private":
+def _kind_of_shape(shape: tuple[str, bytes] | None) -> str | None:
+    """The `kind` of `_private` for a private shape: "EC", "RSA", "ENCRYPTED" or None."""
+    if shape is None:
         return None
-    return "EC" if oid == _OID_EC else "RSA" if oid == _OID_RSA else None
+    if shape[0] == "encrypted_private":
+        return "ENCRYPTED"
+    return "EC" if shape[1] == _OID_EC else "RSA" if shape[1] == _OID_RSA else None
+
+
+def _head(data: bytes, pos: int) -> tuple[int, int, int] | None:
+    """(tag, content start, content end as its length says) of the element at `pos`, or None when
+    its header is not all there. The content itself may run past the end of `data`."""
+    if pos + 2 > len(data):
+        return None
+    tag, first = data[pos], data[pos + 1]
+    pos += 2
+    if first < 0x80:
+        return tag, pos, pos + first
+    count = first & 0x7F
+    if count == 0 or count > 4 or pos + count > len(data):
+        return None
+    return tag, pos + count, pos + count + int.from_bytes(data[pos : pos + count], "big")
+
+
+def _private_shape(der: bytes) -> tuple[str, bytes] | None:
+    """("private", algorithm OID or b"") or ("encrypted_private", b"") when `der` begins as a private
+    key does, else None. Only the first elements are read (their headers, the version and the
+    algorithm), so DER cut short or followed by other bytes is recognised too."""
+    outer = _head(der, 0)
+    if outer is None or outer[0] != 0x30:
+        return None
+    pos, end = outer[1], min(outer[2], len(der))
+    items = []
+    while pos < end and len(items) < 6:
+        item = _head(der, pos)
+        if item is None:
+            break
+        items.append(item)
+        pos = item[2]
+    tags = [tag for tag, _, _ in items]
+
+    def content(index: int) -> bytes:
+        return der[items[index][1] : min(items[index][2], len(der))]
+
+    def oid_of(index: int) -> bytes:
+        inner = _head(der, items[index][1])
+        if inner is None or inner[0] != 0x06 or inner[2] > min(items[index][2], len(der)):
+            return b""
+        return der[inner[1] : inner[2]]
+
+    if tags[:3] == [0x02, 0x30, 0x04]:  # PKCS#8 PrivateKeyInfo / OneAsymmetricKey
+        return "private", oid_of(1)
+    if tags[:2] == [0x30, 0x04] and oid_of(0):  # PKCS#8 EncryptedPrivateKeyInfo
+        return "encrypted_private", b""
+    if tags[:2] == [0x02, 0x04] and content(0) == b"\x01":  # SEC1 ECPrivateKey
+        return "private", _OID_EC
+    if tags[:2] == [0x02, 0x02] and content(0) in (b"\x00", b"\x01"):  # PKCS#1 RSAPrivateKey: version, n, ...
+        return "private", _OID_RSA
+    if len(tags) >= 6 and all(tag == 0x02 for tag in tags[:6]):
+        return "private", _OID_RSA
+    return None
+
+
+# Unarmoured private DER in a paste: its base64 starts with "M" (the 0x30 of a SEQUENCE)
+# and one of A-I (a length below 0x80, or 0x81-0x84), its hex with "30", at the start of a
+# word. Each such word is tried as the start of a key, over the words that follow it on the
+# same run (only white space between them, or colons for hex). Nine bytes tell whether it
+# can be one (a version INTEGER or an algorithm SEQUENCE comes first); only then are 512
+# decoded and read. No key paste has hundreds of starts that pass those nine bytes, so the
+# search stops after _MAX_DER_TRIES of them: that bounds the work on any input.
+_B64_WORD = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+_HEX_WORD = re.compile(r"(?<![A-Za-z0-9+/])[0-9A-Fa-f]+(?![A-Za-z0-9+/=])")
+_B64_LENGTH_START = frozenset("ABCDEFGHI")
+_HEX_LENGTH_START = frozenset("012345678")
+_HEAD_BYTES = 9  # the outer header (at most 6 bytes) and the first 3 bytes of what it holds
+_SHAPE_BYTES = 512  # the version, the algorithm (even with explicit P-521 parameters) and the next header
+_MAX_DER_TRIES = 256
+
+
+def _runs(text: str, word: re.Pattern, gaps: str) -> list[tuple[str, list[int]]]:
+    """Runs of `word` separated only by characters of `gaps`: (the words joined, where each word starts)."""
+    runs, parts, starts, length, last_end = [], [], [], 0, 0
+    for match in word.finditer(text):
+        if parts and text[last_end : match.start()].strip(gaps):
+            runs.append(("".join(parts), starts))
+            parts, starts, length = [], [], 0
+        starts.append(length)
+        parts.append(match.group())
+        length += len(match.group())
+        last_end = match.end()
+    if parts:
+        runs.append(("".join(parts), starts))
+    return runs
+
+
+def _b64_bytes(joined: str, start: int, count: int) -> bytes:
+    chunk = joined[start : start + (count + 2) // 3 * 4].split("=", 1)[0]
+    return base64.b64decode(chunk[: len(chunk) // 4 * 4])
+
+
+def _hex_bytes(joined: str, start: int, count: int) -> bytes:
+    chunk = joined[start : start + 2 * count]
+    return bytes.fromhex(chunk[: len(chunk) // 2 * 2])
+
+
+def _may_be_private(head: bytes) -> bool:
+    outer = _head(head, 0)
+    if outer is None or outer[0] != 0x30:
+        return False
+    first = head[outer[1] : outer[1] + 3]
+    return first[:1] == b"\x30" or first[:2] == b"\x02\x01"
+
+
+def _der_starts(text: str):
+    """(decode, joined run, start) for every word of `text` where base64 or hex DER of a SEQUENCE could start."""
+    for joined, starts in _runs(text, _B64_WORD, " \t\n"):
+        for start in starts:
+            if joined[start] == "M" and joined[start + 1 : start + 2] in _B64_LENGTH_START:
+                yield _b64_bytes, joined, start
+    for joined, starts in _runs(text, _HEX_WORD, " \t\n:"):
+        for start in starts:
+            if joined[start : start + 2] == "30" and joined[start + 2 : start + 3] in _HEX_LENGTH_START:
+                yield _hex_bytes, joined, start
+
+
+def _hidden_private_der(text: str) -> tuple[str, bytes] | None:
+    """The private shape of the first base64 or hex DER of a private key anywhere in `text`, or None."""
+    tries = 0
+    for decode, joined, start in _der_starts(text):
+        if not _may_be_private(decode(joined, start, _HEAD_BYTES)):
+            continue
+        tries += 1
+        if tries > _MAX_DER_TRIES:
+            return None
+        shape = _private_shape(decode(joined, start, _SHAPE_BYTES))
+        if shape is not None:
+            return shape
+    return None
 
 
 def _from_der(der: bytes, *, label: str | None) -> ImportedKey:

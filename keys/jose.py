@@ -6,8 +6,10 @@ What it must never do: let a token header choose a key or an algorithm,
 accept HMAC or `none`, hand python-jose anything but a ready key object and a
 one-algorithm list, or keep/log/return private key material.
 
-It imports no Django code. Callers: keys/intake.py (pasted keys),
-keys/engine.py (token verification), keys/kek.py and the platform-key services.
+It imports no Django models and no request objects; its one Django import,
+`sensitive_variables`, marks where a pasted private key lives so that a Django
+error report masks it. Callers: keys/intake.py (pasted keys), keys/engine.py
+(token verification), keys/kek.py and the platform-key services.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import base64
 import functools
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +28,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from django.views.decorators.debug import sensitive_variables
 from jose import jws as jose_jws
 from jose.backends.cryptography_backend import CryptographyECKey, CryptographyRSAKey
 
@@ -38,6 +42,8 @@ ALG_BY_CURVE = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 RSA_ALGORITHMS = ("RS256", "RS384", "RS512")
 SIGNATURE_ALGORITHMS = ("ES256", "ES384", "ES512", *RSA_ALGORITHMS)
 MIN_RSA_BITS = 2048
+# The RSA public exponent must be odd and 3 <= e < 2**32 (see `vet_rsa_numbers` for why).
+MAX_RSA_EXPONENT_BITS = 32
 
 
 def b64url_encode(data: bytes) -> str:
@@ -154,6 +160,10 @@ class VerifierKey:
         # One python-jose key object per algorithm, each built from a ready key object.
         # An EC key gets only the ES alg of its own curve (python-jose alone would verify ES256 with P-384).
         self._jose_keys = {alg: cls(public_key, alg) for alg in self.facts.algorithms}
+        if self.facts.key_type == "RSA" and public_key.public_numbers().e.bit_length() > MAX_RSA_EXPONENT_BITS:
+            # Stored before intake bounded e (`vet_rsa_numbers`): such a key verifies nothing, so a
+            # token costs no full-size exponentiation with it (nor could OpenSSL use it above 3072 bits).
+            self._jose_keys = {}
         # The only JWS signature length for this key: R‖S for ECDSA (RFC 7518 §3.4), k octets for RSA (RFC 8017 §8.2.2).
         octets = (self.facts.bits + 7) // 8
         self.signature_size = 2 * octets if self.facts.key_type == "EC" else octets
@@ -302,12 +312,28 @@ def rsa_public_key(n: int, e: int):
 
 
 def vet_rsa_numbers(n: int, e: int) -> None:
-    """Sanity of an RSA public key before its size is judged: odd modulus, odd e >= 3 below n."""
+    """Sanity of an RSA public key before its size is judged: odd modulus, odd e with 3 <= e < 2**32 and e < n.
+
+    The upper bound on e is about cost and interoperability, not secrecy. Checking a
+    signature is one exponentiation by e: with e near n (e = n - 2 loads as a key) it costs
+    over a hundred times what it does with 65537, so a few such keys on a widget and
+    tokens without kid (every key is tried) would let one tenant burn the shared verifier's
+    CPU. OpenSSL also refuses e over 64 bits for moduli over 3072 bits, so such a key would
+    register and then fail every token. No key in use needs more: `openssl genrsa` and the
+    usual libraries make e = 65537 (some old keys have 3), and Go's crypto/rsa refuses any e
+    over 2**31 - 1.
+    """
     if n < 3 or n % 2 == 0:
         raise KeyDataError("The RSA modulus n is not valid (it must be a large odd number).")
     if e < 3 or e % 2 == 0 or e >= n:
         raise KeyDataError(
             "The RSA public exponent e is not valid (it must be odd and at least 3; almost every key uses 65537)."
+        )
+    if e.bit_length() > MAX_RSA_EXPONENT_BITS:
+        raise KeyDataError(
+            f"The RSA public exponent e is not valid: it is {e.bit_length()} bits long, and Signet accepts "
+            f"an odd e below 2^{MAX_RSA_EXPONENT_BITS} (almost every key uses 65537, what openssl genrsa makes). "
+            "Make a new key pair with: openssl genrsa -out private.pem 2048"
         )
 
 
@@ -360,7 +386,13 @@ def roca_vulnerable(n: int) -> bool:
 # The playground signs with a private key pasted for one request. The key
 # lives only in local variables of `sign_compact`: it is never logged, cached,
 # stored or returned, and no message here contains it. Every library error is
-# replaced (`from None`) by a fixed sentence, so no traceback carries key text.
+# replaced by a fixed sentence raised outside the handler, so no exception
+# carries key text or chains a library error whose frames hold it. If anything
+# unexpected escapes all the same, `sensitive_variables` makes Django's error
+# report (DEBUG off) mask the key. Django masks, in each frame, the names listed
+# by the nearest decorated function at or above that frame, and a decorated
+# callee's list replaces its caller's rather than adding to it; so every
+# function here that holds key text is decorated with the names of its own.
 # The algorithm comes from the key; a requested one that does not fit is refused.
 
 from jose.jws import sign as _jws_sign  # noqa: E402
@@ -390,8 +422,10 @@ class SignedCompact:
 
 
 _PEM_LABEL = re.compile(r"[A-Z0-9 ]{1,40}")
+_NAMED_LABELS = (*PEM_PRIVATE_LABELS, "PUBLIC KEY", "RSA PUBLIC KEY", "CERTIFICATE")
 
 
+@sensitive_variables()
 def _pem_blocks(text: str) -> list[tuple[str, str]]:
     """[(label, base64 body without white space)] of every PEM block in `text`."""
     blocks, position = [], 0
@@ -409,13 +443,15 @@ def _pem_blocks(text: str) -> list[tuple[str, str]]:
         footer = f"-----END {label}-----"
         end = text.find(footer, label_end + 5)
         if end < 0:
-            shown = label if label in PEM_PRIVATE_LABELS or label.endswith(("PUBLIC KEY", "CERTIFICATE")) else "…"
+            # Only a label from our own list is named: any other "label" could be a piece of the key.
+            shown = label if label in _NAMED_LABELS else "…"
             raise SigningInputError(f"The '-----END {shown}-----' line is missing: copy the whole key again.")
         body = text[label_end + 5 : end]
         blocks.append((label, body))
         position = end + len(footer)
 
 
+@sensitive_variables()
 def _private_key_pem(text: str) -> tuple[bytes, tuple[str, ...]]:
     """The private key block of pasted text as clean PEM bytes, and notes on what had to be repaired."""
     notes = []
@@ -471,6 +507,7 @@ def _private_key_pem(text: str) -> tuple[bytes, tuple[str, ...]]:
     return f"-----BEGIN {label}-----\n{wrapped}\n-----END {label}-----\n".encode("ascii", "replace"), tuple(notes)
 
 
+@sensitive_variables("private_key_pem", "pem", "private_key")
 def _load_signing_key(private_key_pem: str):
     """(cryptography private key, its public facts, notes); SigningInputError otherwise."""
     if not isinstance(private_key_pem, str) or not private_key_pem.strip():
@@ -478,21 +515,22 @@ def _load_signing_key(private_key_pem: str):
     if len(private_key_pem) > MAX_PRIVATE_PEM_CHARS:
         raise SigningInputError(f"This is longer than any supported private key ({MAX_PRIVATE_PEM_CHARS} characters).")
     pem, notes = _private_key_pem(private_key_pem)
+    # Each refusal is raised after its `except` block has ended, so the parser's exception is
+    # not even kept as a suppressed __context__ (its traceback holds the frames with the key).
+    problem = None
     try:
         private_key = serialization.load_pem_private_key(pem, password=None)
     except TypeError:
-        raise SigningInputError(
+        problem = (
             "This private key is protected by a passphrase. Make an unencrypted copy for testing with: "
             "openssl pkey -in key.pem -out key-plain.pem"
-        ) from None
+        )
     except UnsupportedAlgorithm:
-        raise SigningInputError(
-            "This private key uses an algorithm Signet does not support; use EC P-256/P-384/P-521 or RSA."
-        ) from None
+        problem = "This private key uses an algorithm Signet does not support; use EC P-256/P-384/P-521 or RSA."
     except Exception:  # noqa: BLE001 - whatever the parser says, the message must not carry the input
-        raise SigningInputError(
-            "This private key could not be read: the PEM body is damaged or incomplete. Copy the whole key again."
-        ) from None
+        problem = "This private key could not be read: the PEM body is damaged or incomplete. Copy the whole key again."
+    if problem is not None:
+        raise SigningInputError(problem)
     if not isinstance(private_key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
         raise SigningInputError(
             "This is not an EC or RSA private key; Signet accepts EC P-256/P-384/P-521 and RSA (2048 bits or more)."
@@ -502,7 +540,9 @@ def _load_signing_key(private_key_pem: str):
         vet_public_key(public_key)
         facts = describe_public_key(public_key)
     except (UnsupportedKey, KeyDataError) as exc:
-        raise SigningInputError(exc.message) from None
+        problem = exc.message  # our own fixed sentences, never key material
+    if problem is not None:
+        raise SigningInputError(problem)
     return private_key, facts, notes
 
 
@@ -520,10 +560,23 @@ def _payload_json(payload_json_text: str) -> str:
     def no_constant(name):
         raise SigningInputError(f"{name} is not valid JSON; use null or a number.", field="payload")
 
+    def finite(number: str) -> float:
+        # 1e400 reads as float("inf"), which json.dumps writes as Infinity: not JSON, and the verifier refuses it.
+        value = float(number)
+        if not math.isfinite(value):
+            raise SigningInputError(
+                f"The number {number[:40]} is not a finite number (the largest is about 1.8e308); "
+                "write a smaller number, or the value as a string.",
+                field="payload",
+            )
+        return value
+
     if not isinstance(payload_json_text, str) or not payload_json_text.strip():
         raise SigningInputError("Write the payload to sign (JSON).", field="payload")
     try:
-        value = json.loads(payload_json_text, object_pairs_hook=no_duplicates, parse_constant=no_constant)
+        value = json.loads(
+            payload_json_text, object_pairs_hook=no_duplicates, parse_constant=no_constant, parse_float=finite
+        )
     except SigningInputError:
         raise
     except RecursionError:
@@ -531,18 +584,31 @@ def _payload_json(payload_json_text: str) -> str:
     except ValueError as exc:
         detail = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})" if hasattr(exc, "lineno") else ""
         raise SigningInputError(f"The payload is not valid JSON{detail}.", field="payload") from None
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    if len(text.encode("utf-8")) > MAX_SIGN_PAYLOAD_BYTES:
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        # json.loads reads "\ud800" as a lone surrogate: a str, but not text that UTF-8 can carry.
+        raise SigningInputError(
+            "The payload holds a lone surrogate (an escape such as \\ud800 without its pair), which is not "
+            "a character and cannot be signed as UTF-8 JSON. Remove it, or write the whole character.",
+            field="payload",
+        ) from None
+    except (ValueError, RecursionError):
+        raise SigningInputError("The payload could not be written back as JSON.", field="payload") from None
+    if size > MAX_SIGN_PAYLOAD_BYTES:
         raise SigningInputError(f"The payload is over {MAX_SIGN_PAYLOAD_BYTES} bytes.", field="payload")
     return text
 
 
+@sensitive_variables("private_key_pem", "_private")
 def public_facts_of_private_pem(private_key_pem: str) -> PublicKeyFacts:
     """Facts about the public half of a pasted private key (for 'is this key registered?')."""
     _private, facts, _notes = _load_signing_key(private_key_pem)
     return facts
 
 
+@sensitive_variables("private_key_pem", "private_key")
 def sign_compact(payload_json_text: str, private_key_pem: str, *, kid: str | None, alg: str | None) -> SignedCompact:
     """Sign the JSON text as a compact JWS with the pasted key; SigningInputError on any problem.
 
@@ -568,7 +634,9 @@ def sign_compact(payload_json_text: str, private_key_pem: str, *, kid: str | Non
         # writes ECDSA signatures as R‖S (RFC 7518 §3.4), never DER.
         token = _jws_sign(payload_text.encode("utf-8"), cls(private_key, alg), headers=headers, algorithm=alg)
     except Exception:  # noqa: BLE001 - never chain a library error that could carry key material
-        raise SigningInputError("Signing failed with this key; check that it is a complete EC or RSA key.") from None
+        token = None
+    if token is None:  # raised outside the handler: nothing of the library error rides along
+        raise SigningInputError("Signing failed with this key; check that it is a complete EC or RSA key.")
     encoded_header = token.split(".", 1)[0]
     header = json.loads(base64.urlsafe_b64decode(encoded_header + "=" * (-len(encoded_header) % 4)))
     return SignedCompact(token=token, alg=alg, header=header, payload_text=payload_text, public=facts, notes=notes)
