@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import time
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from keys import engine, jose
+from keys import engine, intake, jose
 from keys.selectors import signing_keys_of
 from keys.services import signing_key_register
 from portal.errors import ServiceError
@@ -94,8 +95,36 @@ PRIVATE_IN_WRONG_BOX = (
 )
 
 
-def _private_material(text: str) -> bool:
-    return bool(text) and bool(_PRIVATE_HINT.search(text))
+def _private_material(text: str, *, payload: bool = False) -> bool:
+    """Private key material in a box that is sent back: PEM armour, JWK private members, or bare base64 DER.
+
+    In a payload to sign, "d" or "p" is an ordinary claim name, so there only armour and DER count.
+    """
+    if not text or not text.strip():
+        return False
+    armour = "PRIVATE KEY" in text.upper() if payload else _PRIVATE_HINT.search(text)
+    return bool(armour) or _bare_private_der(text)
+
+
+def _bare_private_der(text: str) -> bool:
+    """A private key's DER in base64 or hex, without BEGIN/END lines, anywhere in the text (keys.intake)."""
+    if text.lstrip()[:1] in ("{", "["):
+        return False  # JSON: intake would call any object with a "d" member a private JWK
+    return intake.holds_private_key(text)
+
+
+# json.loads turns a "\ud800" escape into a lone surrogate, which UTF-8 (so the page) cannot carry.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _displayable(value: Any, what: str) -> tuple[Any, str | None]:
+    """`value` (decoded JSON) with any lone UTF-16 surrogate replaced by U+FFFD, and a sentence saying so, or None."""
+    text = json.dumps(value, ensure_ascii=False)
+    match = _SURROGATE.search(text)
+    if match is None:
+        return value, None
+    problem = f"{what} holds a lone UTF-16 surrogate (\\u{ord(match.group()):04x}), which is not valid Unicode"
+    return json.loads(_SURROGATE.sub("\ufffd", text)), problem
 
 
 # --- templates for the Sign tab ----------------------------------------------------------
@@ -146,6 +175,9 @@ def apply_helper(payload_text: str, helper: str, *, now: float | None = None) ->
         return payload_text, "The payload is not valid JSON yet; fix it first."
     if not isinstance(value, dict):
         return payload_text, "A fields array has no iat, exp or jti; load the claims template to use them."
+    _, problem = _displayable(value, "The payload")
+    if problem:
+        return payload_text, f"{problem}: write the character itself, or remove it."
     now = int(time.time() if now is None else now)
     if helper == "set-iat":
         value["iat"] = now
@@ -206,6 +238,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _seconds(value: Any) -> float | None:
+    """A time claim as a float, or None when it is no finite number (NaN, Infinity, 1e400, a 400-digit integer)."""
+    if not _is_number(value):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
 def claim_rows(payload: Any, policy: engine.Policy, now: float, *, dry_run: bool = False) -> list[dict]:
     """Rows for the claims table: {name, value, when, note, tone} with times told in words."""
     if not isinstance(payload, dict):
@@ -218,13 +261,16 @@ def claim_rows(payload: Any, policy: engine.Policy, now: float, *, dry_run: bool
         value = payload[name]
         row = {"name": name, "value": json.dumps(value, ensure_ascii=False), "when": "", "note": "", "tone": ""}
         if name in ("exp", "nbf", "iat"):
+            seconds = _seconds(value)
             if not _is_number(value):
                 row.update(note="Not a number of seconds since 1970: refused (invalid_claim).", tone="bad")
-            elif value >= 1e11:
+            elif seconds is None:
+                row.update(note=f"{name} is not a finite number (NaN, Infinity or far too large): refused.", tone="bad")
+            elif seconds >= 1e11:
                 row.update(note="This looks like milliseconds: JWT times are seconds. Divide by 1000.", tone="bad")
             else:
-                row["when"] = _utc(value)
-                row.update(_time_note(name, value - now, leeway, policy))
+                row["when"] = _utc(seconds)
+                row.update(_time_note(name, seconds - now, leeway, policy))
         elif name == "jti":
             row["note"] = (
                 "Not consumed: this was a dry run, so the token still works once in production."
@@ -239,8 +285,8 @@ def claim_rows(payload: Any, policy: engine.Policy, now: float, *, dry_run: bool
             ok = value == policy.expected_issuer
             row.update(note=f"This widget expects '{policy.expected_issuer}'.", tone="ok" if ok else "bad")
         rows.append(row)
-    exp, iat = payload.get("exp"), payload.get("iat")
-    if _is_number(exp) and _is_number(iat) and exp < 1e11 and iat < 1e11:
+    exp, iat = _seconds(payload.get("exp")), _seconds(payload.get("iat"))
+    if exp is not None and iat is not None and exp < 1e11 and iat < 1e11:
         lifetime = exp - iat
         row = {"name": "lifetime", "value": f"{int(lifetime)} s", "when": "", "tone": "", "note": ""}
         row["note"] = f"Valid for {human_duration(lifetime)} (exp − iat)."
@@ -381,6 +427,8 @@ def describe_token(token: str, *, keys: list, policy: engine.Policy | None, now:
         if loose:
             header, payload = loose["header"], loose["payload"]
             report["lenient"] = True
+    header, header_problem = _displayable(header, "The header")
+    payload, payload_problem = _displayable(payload, "The payload")
     report["header"] = header
     report["payload"] = payload
     report["header_json"] = _pretty(header) if header is not None else ""
@@ -390,6 +438,9 @@ def describe_token(token: str, *, keys: list, policy: engine.Policy | None, now:
     report["findings"] = token_findings(
         token, header if isinstance(header, dict) else {}, payload, keys=keys, policy=policy
     )
+    for problem in (header_problem, payload_problem):
+        if problem:
+            report["findings"].insert(0, {"level": "bad", "text": f"{problem}: refused. It is shown here as \ufffd."})
     return report
 
 
@@ -406,12 +457,15 @@ def _jwe_layer(request, token: str, *, keys: list, policy, now: float, dry_run: 
         return None
     if not jose.looks_like_jwe(token.strip()):
         return None
-    layer: dict[str, Any] = {"header_json": "", "error": None, "inner": None}
+    layer: dict[str, Any] = {"header_json": "", "error": None, "inner": None, "header_note": ""}
     try:
-        layer["header_json"] = _pretty(platform.describe_jwe(token.strip()))
+        header, problem = _displayable(platform.describe_jwe(token.strip()), "The protected header")
     except engine.VerificationError as exc:
         layer["error"] = {"code": exc.code, "message": exc.message}
         return layer
+    layer["header_json"] = _pretty(header)
+    if problem:
+        layer["header_note"] = f"{problem}; it is shown here as \ufffd."
     if not request.membership.has_role(Role.DEVELOPER):
         layer["error"] = {"code": "forbidden", "message": VIEWER_NO_DECRYPT}
         return layer
@@ -479,12 +533,23 @@ def parse_unsigned_text(text: str) -> list:
         value = json.loads(text)
     except RecursionError:
         raise ServiceError("invalid_request", "unsigned_data is nested too deeply.", field="unsigned_data") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ServiceError(
             "invalid_request",
             f"unsigned_data is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).",
             field="unsigned_data",
         ) from None
+    except ValueError:  # Python's limit of 4300 digits per integer
+        raise ServiceError(
+            "invalid_request",
+            "unsigned_data holds a number with too many digits to read; send big numbers as strings.",
+            field="unsigned_data",
+        ) from None
+    _, problem = _displayable(value, "unsigned_data")
+    if problem:
+        raise ServiceError(
+            "invalid_request", f"{problem}: write the character itself, or remove it.", field="unsigned_data"
+        )
     if isinstance(value, dict):
         return [{"label": k, "data": v, "type": engine.json_type(v)} for k, v in value.items()]
     return value
@@ -642,18 +707,20 @@ def _verify(request, widget: Widget, ctx: dict) -> int:
     token_text = request.POST.get("token", "")[:MAX_TOKEN_CHARS]
     unsigned_text = request.POST.get("unsigned_data", "")[:MAX_JSON_CHARS]
     errors = {}
-    if _private_material(token_text) or _private_material(unsigned_text):
+    private = {"token": _private_material(token_text), "unsigned": _private_material(unsigned_text)}
+    if any(private.values()):
         ctx["verify_form"] = {
-            "token": "" if _private_material(token_text) else token_text,
-            "unsigned": "" if _private_material(unsigned_text) else unsigned_text,
+            "token": "" if private["token"] else token_text,
+            "unsigned": "" if private["unsigned"] else unsigned_text,
         }
-        ctx["verify_errors"] = {"token" if _private_material(token_text) else "unsigned": PRIVATE_IN_WRONG_BOX}
+        ctx["verify_errors"] = {name: PRIVATE_IN_WRONG_BOX for name, found in private.items() if found}
         return 400
     ctx["verify_form"] = {"token": token_text, "unsigned": unsigned_text}
     try:
         unsigned = parse_unsigned_text(unsigned_text)
+        # A box holding only white space is an empty box here (parse_item leaves that to the API's rules).
         item = verification.parse_item(
-            {"signed_interaction_data": token_text or None, "unsigned_data": unsigned or None}
+            {"signed_interaction_data": token_text if token_text.strip() else None, "unsigned_data": unsigned or None}
         )
     except ServiceError as exc:
         errors["unsigned" if (exc.field or "").startswith("unsigned") else "token"] = exc.message
@@ -722,7 +789,15 @@ def _chunks(text: str, size: int = 16):
     return (text[i : i + size] for i in range(0, max(len(text) - size + 1, 0), size))
 
 
-@sensitive_variables("private_key")
+SIGNING_FAILED = (
+    "Signing failed, for a reason Signet cannot show without quoting your key: nothing was signed. Check that "
+    "this is a complete EC or RSA private key (PEM) and that the payload is plain JSON."
+)
+
+
+# All variables: Django's error report applies these names to every frame this calls, and keys.jose and
+# cryptography hold the key under names of their own (private_key_pem, ...).
+@sensitive_variables()
 def _sign(request, widget: Widget, ctx: dict) -> int:
     ctx["tab"] = "sign"
     payload_text = request.POST.get("payload", "")[:MAX_JSON_CHARS]
@@ -732,9 +807,15 @@ def _sign(request, widget: Widget, ctx: dict) -> int:
     action = request.POST.get("action", "sign")
     # The private key stays in this local variable; it is never put into the context.
     private_key = request.POST.get("private_key", "")
-    if "PRIVATE KEY" in payload_text.upper():
-        ctx["sign"] = {"payload": "", "key_source": "paste", "key_cleared": bool(private_key.strip())}
-        ctx["sign_errors"] = {"payload": PRIVATE_IN_WRONG_BOX.replace("not a token", "not a payload")}
+    in_payload = _private_material(payload_text, payload=True)
+    if in_payload or _private_material(kid):
+        ctx["sign"] = {
+            "payload": "" if in_payload else payload_text,
+            "key_source": "paste",
+            "key_cleared": bool(private_key.strip()),
+        }
+        box = "payload" if in_payload else "kid"
+        ctx["sign_errors"] = {box: PRIVATE_IN_WRONG_BOX.replace("not a token", f"not a {box}")}
         return 400
     form = {"payload": payload_text, "alg": alg if alg in ALGORITHMS else "", "kid": kid, "encrypt": encrypt}
     form["key_source"] = "paste"
@@ -761,14 +842,27 @@ def _sign(request, widget: Widget, ctx: dict) -> int:
         errors[exc.field] = _safe_message(exc.message, private_key)
         form["key_cleared"] = bool(private_key.strip())
         return 400
+    except Exception:  # noqa: BLE001 - a library error may quote the key: it must not reach a log or a report
+        errors["private_key"] = SIGNING_FAILED
+        form["key_cleared"] = bool(private_key.strip())
+        return 400
     registered = next((k for k in keys if k.fingerprint_sha256 == facts.fingerprint_sha256), None)
     if not kid and registered is not None:
         kid = registered.kid
         form["kid_note"] = f"kid set to '{kid}', the key on this widget whose fingerprint matches your private key."
+    problem = _payload_surrogate(payload_text)
+    if problem:
+        errors["payload"] = problem
+        form["key_cleared"] = True
+        return 400
     try:
         signed = jose.sign_compact(payload_text, private_key, kid=kid or None, alg=alg or None)
     except jose.SigningInputError as exc:
         errors[exc.field] = _safe_message(exc.message, private_key)
+        form["key_cleared"] = True
+        return 400
+    except Exception:  # noqa: BLE001 - as above
+        errors["private_key"] = SIGNING_FAILED
         form["key_cleared"] = True
         return 400
     form["key_cleared"] = True
@@ -789,6 +883,16 @@ def _sign(request, widget: Widget, ctx: dict) -> int:
         _encrypt_into(request, result)
     ctx["signed"] = result
     return 200
+
+
+def _payload_surrogate(payload_text: str) -> str | None:
+    """Said before signing: UTF-8 cannot encode a lone surrogate, so no signer can sign it."""
+    try:
+        value = json.loads(payload_text)
+    except (ValueError, RecursionError):
+        return None  # sign_compact says what is wrong with it
+    _, problem = _displayable(value, "The payload")
+    return f"{problem}: write the character itself, or remove it." if problem else None
 
 
 def _encrypt_into(request, result: dict) -> None:
@@ -812,7 +916,7 @@ def _encrypt(request, widget: Widget, ctx: dict) -> int:
     ctx["tab"] = "sign"
     token = request.POST.get("token", "").strip()[:MAX_TOKEN_CHARS]
     payload_text = request.POST.get("payload", "")[:MAX_JSON_CHARS]
-    if not payload_text.strip() or "PRIVATE KEY" in payload_text.upper():
+    if not payload_text.strip() or _private_material(payload_text, payload=True):
         payload_text = payload_template("fields")
     ctx["sign"] = {"payload": payload_text, "key_source": "browser", "encrypt": True}
     if _private_material(token):

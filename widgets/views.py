@@ -10,7 +10,6 @@ Verification figures (the enforce preview, key shares, the revoke confirmation's
 numbers) come from widgets/insights.py, the same ones the insights page shows.
 """
 
-import re
 from datetime import timedelta
 
 from django.contrib import messages
@@ -20,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from keys import intake
 from keys.models import KeyStatus, SigningKey
 from keys.selectors import signing_key_for, signing_keys_of
 from keys.services import signing_key_register, signing_key_revoke
@@ -42,8 +42,6 @@ from widgets.services import unsigned_field_add, unsigned_field_remove, widget_c
 RECENT_USE = timedelta(hours=24)
 # The dashboard warns this long before a key or its certificate expires.
 EXPIRY_WARNING = timedelta(days=30)
-# What might be private key material; such text is never sent back to the browser.
-_PRIVATE_HINT = re.compile(r'PRIVATE KEY|"d"\s*:|"(p|q|dp|dq|qi)"\s*:', re.IGNORECASE)
 
 
 # --- who may do what -----------------------------------------------------------
@@ -240,7 +238,7 @@ def key_add(request, widget_id):
             for warning in warnings:
                 messages.warning(request, warning)
             return _to_section(request, widget, f"key-{key.pk}")
-    if refusal_code == "private_key_rejected" or _PRIVATE_HINT.search(pasted):
+    if refusal_code == "private_key_rejected" or intake.holds_private_key(pasted):
         # Never send pasted private key material back: empty the textarea, keep the errors.
         errors = form.errors.copy()
         if refusal_code != "private_key_rejected" and "public_key" not in errors:
