@@ -11,7 +11,6 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from keys.intake import KeyImportError, import_public_key
 from keys.models import KeyStatus, SigningKey
@@ -26,6 +25,25 @@ MAX_EXPIRY = timedelta(days=36525)  # 100 years: beyond is a typo (or an overflo
 KID_RE = re.compile(r"^[A-Za-z0-9._~:@+=\-]{1,200}$")
 
 
+# RFC 3339 §5.6 date-time: a full date and a full time, ASCII digits only. Its offset may be left out:
+# API.md's times are in UTC, so a time without one is read as UTC (what datetime.utcnow().isoformat() gives).
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)([Zz]|[+-]\d{2}:\d{2})?", re.ASCII)
+
+
+def _rfc3339(text: str) -> datetime:
+    match = _RFC3339.fullmatch(text)
+    problem = None
+    if match is None:
+        problem = "'expires_at' must be an RFC 3339 date and time, e.g. 2027-01-31T00:00:00Z."
+    else:
+        date, time, offset = match.groups()
+        try:
+            return datetime.fromisoformat(f"{date}T{time}{offset if offset and offset not in 'Zz' else '+00:00'}")
+        except ValueError:
+            problem = f"'expires_at' is not a real time ({text[:40]})."
+    raise ServiceError("invalid_request", problem, field="expires_at")
+
+
 def parse_expiry(value: Any) -> datetime | None:
     """RFC 3339 text (or a datetime) in the future, or None."""
     if value in (None, ""):
@@ -33,16 +51,7 @@ def parse_expiry(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
-        try:
-            moment = parse_datetime(value.strip())
-        except ValueError:
-            moment = None
-        if moment is None:
-            raise ServiceError(
-                "invalid_request",
-                "'expires_at' must be an RFC 3339 time, e.g. 2027-01-31T00:00:00Z.",
-                field="expires_at",
-            )
+        moment = _rfc3339(value.strip())
     else:
         raise ServiceError("invalid_request", "'expires_at' must be an RFC 3339 string.", field="expires_at")
     try:

@@ -334,6 +334,26 @@ def test_expires_at_rules(api_a, widget_a, ec_key, ec_key_2, rsa_key):
     assert status == 201 and body["expires_at"] == "2099-01-31T00:00:00Z"
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["2099-W01", "20990101T000000Z", "２０９９-01-01T00:00:00Z", "2099-01-01", "2099-02-30T00:00:00Z",
+     "2099-01-01T24:00:00Z", "2099-01-01T00:00Z", "2099-01-01T00:00:00+0100", " ", "2099-01-01T00:00:00.1234567Z"],
+)  # fmt: skip
+def test_expires_at_must_be_an_rfc_3339_date_time(api_a, widget_a, ec_key, value):
+    status, body = api_a.post(keys_url(widget_a), {"public_key": ec_key.public_pem, "expires_at": value})
+    assert_refusal(status, body, "invalid_request", "expires_at")
+    assert "RFC 3339" in body["error"]["message"] or "not a real time" in body["error"]["message"]
+    assert SigningKey.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "value", ["2099-01-31t02:00:00z", "2099-01-31 02:00:00Z", "2099-01-31T02:00:00.5Z", "2099-01-31T04:00:00+02:00"]
+)
+def test_expires_at_takes_every_rfc_3339_spelling(api_a, widget_a, ec_key, value):
+    status, body = api_a.post(keys_url(widget_a), {"public_key": ec_key.public_pem, "expires_at": value})
+    assert status == 201 and body["expires_at"].startswith("2099-01-31T02:00:00")
+
+
 def test_kid_rules(api_a, widget_a, ec_key, rsa_key):
     url = keys_url(widget_a)
     assert_refusal(*api_a.post(url, {"public_key": ec_key.public_pem, "kid": "has space"}), "invalid_request", "kid")
