@@ -454,8 +454,17 @@ def _int(text: str) -> int:
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_float=_float, parse_int=_int, parse_constant=_constant)
+
+
+def _any_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # Python reads at most 4300 digits (sys.get_int_max_str_digits)
+        raise _JSONRefused("an integer has too many digits to read; send big numbers as strings") from None
+
+
 # The API's request bodies (portal/api.py): the same number rules, without the token-only ones.
-NUMBERS_DECODER = json.JSONDecoder(parse_float=_float, parse_constant=_constant)
+NUMBERS_DECODER = json.JSONDecoder(parse_float=_float, parse_int=_any_int, parse_constant=_constant)
 JSONRefused = _JSONRefused
 # A JSON string, skipped whole (possessive: linear even on hostile input; an unterminated one runs to the end).
 _JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)

@@ -96,12 +96,13 @@ def parse_item(body: Any, *, prefix: str = "") -> VerifyItem:
                 f"'type' is a string of 1 to {MAX_TYPE_CHARS} characters.",
                 field=f"{prefix}unsigned_data[{index}].type",
             )
-        if _CONTROL.search(label) or _CONTROL.search(kind):
-            raise ServiceError(
-                "invalid_request",
-                "Labels and types must not contain control characters.",
-                field=f"{prefix}unsigned_data[{index}].label",
-            )
+        for name, text in (("label", label), ("type", kind)):
+            if _CONTROL.search(text):
+                raise ServiceError(
+                    "invalid_request",
+                    f"A {name} must not contain control characters.",
+                    field=f"{prefix}unsigned_data[{index}].{name}",
+                )
         if label in seen:
             raise ServiceError(
                 "invalid_request",

@@ -74,7 +74,12 @@ def test_brackets_inside_strings_do_not_count(api_a, widget_a):
 
 @pytest.mark.parametrize(
     ("value", "words"),
-    [("NaN", "NaN is not a JSON number"), ("-Infinity", "-Infinity is not a JSON number"), ("1e400", "too large")],
+    [
+        ("NaN", "NaN is not a JSON number"),
+        ("-Infinity", "-Infinity is not a JSON number"),
+        ("1e400", "too large"),
+        ("1" * 5000, "an integer has too many digits to read"),  # valid JSON, beyond Python's 4300 digits
+    ],
 )
 def test_numbers_json_does_not_have_are_refused(api_a, widget_a, value, words):
     body = '{"unsigned_data":[{"label":"x","data":' + value + "}]}"

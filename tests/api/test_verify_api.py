@@ -201,6 +201,8 @@ def test_same_jti_other_widget_is_independent(api_a, tenant_a, widget_a, registe
         ({"unsigned_data": [{"label": "a"}]}, "unsigned_data[0]"),
         ({"unsigned_data": [{"label": "", "data": 1, "type": "number"}]}, "unsigned_data[0].label"),
         ({"unsigned_data": [{"label": "a", "data": 1, "type": 3}]}, "unsigned_data[0].type"),
+        ({"unsigned_data": [{"label": "a", "data": 1, "type": "num\u0000ber"}]}, "unsigned_data[0].type"),
+        ({"unsigned_data": [{"label": "a\tb", "data": 1, "type": "number"}]}, "unsigned_data[0].label"),
         ({"unsigned_data": [{"label": "a", "data": 1}, {"label": "a", "data": 2}]}, "unsigned_data[1].label"),
         ({"issue_session": "yes"}, "issue_session"),
         ({"token": "abc"}, "token"),
