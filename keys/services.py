@@ -118,6 +118,9 @@ def signing_key_register(
         name = ""
     if not isinstance(name, str) or len(name.strip()) > 120:
         raise ServiceError("invalid_request", "'name' must be a string of at most 120 characters.", field="name")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name.strip()):
+        # PostgreSQL refuses NUL in text, and control characters only hide things in lists.
+        raise ServiceError("invalid_request", "'name' must not contain control characters.", field="name")
     expiry = parse_expiry(expires_at)
     if imported.certificate_not_after and (expiry is None or expiry > imported.certificate_not_after):
         # A certificate's key stops verifying when the certificate does.

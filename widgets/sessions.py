@@ -49,6 +49,28 @@ def visitor_id(verified: engine.VerifiedToken, claim: str) -> str:
     return value
 
 
+def _holds_nul(value) -> bool:
+    """Whether a NUL is in any string of decoded JSON (its depth is bounded by the engine)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+def check_storable(verified: engine.VerifiedToken) -> None:
+    """A session keeps the visitor's id and signed fields in the database; PostgreSQL text and jsonb cannot
+    hold NUL (it was a DataError, answered as if the database were down)."""
+    if _holds_nul(verified.payload):
+        raise engine.VerificationError(
+            "invalid_payload",
+            "Issuing a session stores the signed data, and it holds a NUL character (\\u0000), which cannot be "
+            "stored; remove it from the signed data, or verify without issue_session.",
+        )
+
+
 def session_issue(*, snapshot, verified: engine.VerifiedToken, fields: list[dict], now: float) -> dict:
     """Store a VisitorSession and return {"token", "expires_at"} for the verify body."""
     sub = visitor_id(verified, snapshot.session_subject_claim)

@@ -322,6 +322,7 @@ def _verify_token(
     if session_requested:
         # Before the jti is consumed: a token refused here can be sent again once fixed.
         sessions.visitor_id(verified, snapshot.session_subject_claim)
+        sessions.check_storable(verified)
     jti = verified.jti
     if jti is not None and consume_jti:
         if verified.exp is not None:

@@ -167,6 +167,17 @@ def test_monitor_answers_a_failing_token_200_without_a_session(api_a, widget_a, 
     assert status == 422 and body["error"]["code"] == "signature_required"
 
 
+@pytest.mark.parametrize("where", ["sub", "name"])
+def test_no_session_for_signed_data_holding_nul(api_a, widget_a, registered_ec, ec_key, visitor_claims, where):
+    # PostgreSQL text and jsonb cannot hold NUL: a specific 422 on every database, nothing stored, jti not spent.
+    token = jc_sign(ec_key.private_pem, visitor_claims(**{where: "a\x00b"}))
+    status, body = _verify(api_a, widget_a, {"signed_interaction_data": token, "issue_session": True})
+    assert status == 422 and body["error"]["code"] == "invalid_payload" and "NUL" in body["error"]["message"]
+    assert not VisitorSession.objects.exists()
+    status, body = _verify(api_a, widget_a, {"signed_interaction_data": token})
+    assert status == 200 and body["verified"] is True  # the same token, without a session
+
+
 def test_no_session_unless_asked(issued, api_a, widget_a, registered_ec, ec_key, visitor_claims):
     token = jc_sign(ec_key.private_pem, visitor_claims())
     status, body = _verify(api_a, widget_a, {"signed_interaction_data": token})

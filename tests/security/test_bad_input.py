@@ -91,6 +91,8 @@ API_CASES = [
     ("POST", "/api/v1/widgets/{w}/keys", {"public_key": 5}, 400, ("invalid_key", "invalid_request")),
     ("POST", "/api/v1/widgets/{w}/keys", {"public_key": [1, 2]}, 400, ("invalid_key", "invalid_request")),
     ("POST", "/api/v1/widgets/{w}/keys", {"public_key": SCRIPT}, 400, "invalid_key"),
+    ("POST", "/api/v1/widgets/{w}/keys", {"public_key": "{pem}", "name": NUL}, 400, "invalid_request"),
+    ("POST", "/api/v1/widgets/{w}/keys", {"public_key": "{pem}", "name": "a\x1bb"}, 400, "invalid_request"),
     ("POST", "/api/v1/widgets/{w}/keys", {"public_key": "x" * 60_000}, 400, None),
     ("POST", "/api/v1/widgets/{w}/keys", {"public_key": {"kty": "EC"}}, 400, "invalid_key"),
     ("POST", "/api/v1/widgets/{w}/keys", {"public_key": {"kty": "oct", "k": "c2VjcmV0"}}, 400, "unsupported_key"),
