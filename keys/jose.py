@@ -722,6 +722,9 @@ class CompactJWE:
         return self.header.get("kid")
 
 
+JWE_HEADER_MEMBERS = frozenset({"alg", "enc", "kid", "cty", "typ"})
+
+
 def looks_like_jwe(token: str) -> bool:
     """Five dot-separated parts: the compact JWE shape (a compact JWS has three)."""
     return token.count(".") == 4
@@ -756,6 +759,14 @@ def parse_compact_jwe(token: str, *, max_bytes: int) -> CompactJWE:
     for name in ("kid", "cty", "typ"):
         if name in header and not isinstance(header[name], str):
             raise TokenRefused("malformed_token", f"The JWE header '{name}' must be a string.")
+    # API.md: the header is exactly alg + enc, with optional kid and cty (and typ, a label some libraries
+    # add); anything else (jku, jwk, x5u, epk, private names) would be a promise Signet does not keep.
+    extra = sorted(set(header) - JWE_HEADER_MEMBERS)
+    if extra:
+        raise TokenRefused(
+            "malformed_token",
+            f"The JWE protected header may hold only alg, enc, kid, cty and typ; it also has {str(extra[0])[:40]!r}.",
+        )
     try:
         encrypted_key, iv, ciphertext, tag = (b64url_decode_strict(p) for p in parts[1:])
     except ValueError:

@@ -237,9 +237,19 @@ def test_hand_made_headers_are_refused(no_python_jose_decrypt):
         ({"alg": "RSA-OAEP-256", "enc": "A256GCM", "zip": "DEF"}, "unsupported_algorithm"),
         ({"alg": "RSA-OAEP-256", "enc": "A256GCM", "crit": ["exp"], "exp": 1}, "unsupported_algorithm"),
         ({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": 7}, "malformed_token"),
+        # API.md: exactly alg + enc (optional kid, cty): header-supplied keys and private names are refused
+        ({"alg": "RSA-OAEP-256", "enc": "A256GCM", "jku": "https://evil.example/jwks"}, "malformed_token"),
+        ({"alg": "RSA-OAEP-256", "enc": "A256GCM", "jwk": {"kty": "RSA"}}, "malformed_token"),
+        ({"alg": "RSA-OAEP-256", "enc": "A256GCM", "x": 1}, "malformed_token"),
     ]:
         token = _b64(json.dumps(header).encode()) + "." + rest
         assert _refused(token).code == code, header
+
+
+def test_the_optional_header_members_are_accepted(pem):
+    token = jc_encrypt(pem, b"a.b.c", kid="enc-1", extra={"typ": "JWE"})
+    header = {"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "enc-1", "cty": "JWT", "typ": "JWE"}
+    assert jose.parse_compact_jwe(token, max_bytes=LIMIT).header == header
 
 
 def test_duplicate_header_members_are_refused(no_python_jose_decrypt):
