@@ -225,6 +225,18 @@ def rsa_key():
     return KeyPair(rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256")
 
 
+@pytest.fixture(scope="session")
+def p256():
+    """A bare P-256 private key (cryptography), for tests of key intake and signing."""
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture(scope="session")
+def rsa2048():
+    """A bare 2048-bit RSA private key (cryptography)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 @pytest.fixture
 def claims():
     """A classic live-chat claims object, valid for 10 minutes, with a fresh jti."""

@@ -35,11 +35,6 @@ RSA_COMMAND = "openssl rsa -in private.pem -outform PEM -pubout -out public.pem"
 
 
 @pytest.fixture(scope="module")
-def p256():
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-@pytest.fixture(scope="module")
 def p384():
     return ec.generate_private_key(ec.SECP384R1())
 
@@ -47,11 +42,6 @@ def p384():
 @pytest.fixture(scope="module")
 def p521():
     return ec.generate_private_key(ec.SECP521R1())
-
-
-@pytest.fixture(scope="module")
-def rsa2048():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @pytest.fixture(scope="module")

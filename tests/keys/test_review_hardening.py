@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from django.views.debug import ExceptionReporter
 
@@ -47,16 +47,6 @@ SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
 PKCS1 = serialization.PublicFormat.PKCS1
 PKCS8 = serialization.PrivateFormat.PKCS8
 NO_ENCRYPTION = serialization.NoEncryption()
-
-
-@pytest.fixture(scope="module")
-def p256():
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-@pytest.fixture(scope="module")
-def rsa2048():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def b64url(data: bytes) -> str:

@@ -23,16 +23,6 @@ def pem(private_key, fmt=serialization.PrivateFormat.PKCS8, password=None) -> st
     return private_key.private_bytes(serialization.Encoding.PEM, fmt, encryption).decode()
 
 
-@pytest.fixture(scope="module")
-def p256():
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-@pytest.fixture(scope="module")
-def rsa2048():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
 def assert_no_key_text(message: str, private_pem: str):
     for line in private_pem.splitlines():
         if "-----" not in line and len(line) >= 8:
