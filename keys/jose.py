@@ -159,11 +159,10 @@ class VerifierKey:
         cls = CryptographyECKey if self.facts.key_type == "EC" else CryptographyRSAKey
         # One python-jose key object per algorithm, each built from a ready key object.
         # An EC key gets only the ES alg of its own curve (python-jose alone would verify ES256 with P-384).
-        self._jose_keys = {alg: cls(public_key, alg) for alg in self.facts.algorithms}
-        if self.facts.key_type == "RSA" and public_key.public_numbers().e.bit_length() > MAX_RSA_EXPONENT_BITS:
-            # Stored before intake bounded e (`vet_rsa_numbers`): such a key verifies nothing, so a
-            # token costs no full-size exponentiation with it (nor could OpenSSL use it above 3072 bits).
-            self._jose_keys = {}
+        # A key stored before intake bounded e (`vet_rsa_numbers`) verifies nothing, so a token
+        # costs no full-size exponentiation with it (nor could OpenSSL use it above 3072 bits).
+        usable = self.facts.key_type != "RSA" or public_key.public_numbers().e.bit_length() <= MAX_RSA_EXPONENT_BITS
+        self._jose_keys = {alg: cls(public_key, alg) for alg in self.facts.algorithms} if usable else {}
         # The only JWS signature length for this key: R‖S for ECDSA (RFC 7518 §3.4), k octets for RSA (RFC 8017 §8.2.2).
         octets = (self.facts.bits + 7) // 8
         self.signature_size = 2 * octets if self.facts.key_type == "EC" else octets
@@ -587,11 +586,11 @@ def _payload_json(payload_json_text: str) -> str:
     try:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         size = len(text.encode("utf-8"))
-    except UnicodeEncodeError:
+    except UnicodeEncodeError as exc:
         # json.loads reads "\ud800" as a lone surrogate: a str, but not text that UTF-8 can carry.
         raise SigningInputError(
-            "The payload holds a lone surrogate (an escape such as \\ud800 without its pair), which is not "
-            "a character and cannot be signed as UTF-8 JSON. Remove it, or write the whole character.",
+            f"The payload holds a lone UTF-16 surrogate (\\u{ord(exc.object[exc.start]):04x}), which is not valid "
+            "Unicode and cannot be signed as UTF-8 JSON: write the character itself, or remove it.",
             field="payload",
         ) from None
     except (ValueError, RecursionError):

@@ -15,7 +15,7 @@ from django.utils import timezone
 from keys.intake import KeyImportError, import_public_key
 from keys.models import KeyStatus, SigningKey
 from portal.errors import ServiceError
-from portal.services import audit_record
+from portal.services import audit_record, has_control_characters
 from widgets import config
 from widgets.models import Widget
 
@@ -38,7 +38,8 @@ def _rfc3339(text: str) -> datetime:
     else:
         date, time, offset = match.groups()
         try:
-            return datetime.fromisoformat(f"{date}T{time}{offset if offset and offset not in 'Zz' else '+00:00'}")
+            utc = offset is None or offset.upper() == "Z"
+            return datetime.fromisoformat(f"{date}T{time}{'+00:00' if utc else offset}")
         except ValueError:
             problem = f"'expires_at' is not a real time ({text[:40]})."
     raise ServiceError("invalid_request", problem, field="expires_at")
@@ -118,8 +119,7 @@ def signing_key_register(
         name = ""
     if not isinstance(name, str) or len(name.strip()) > 120:
         raise ServiceError("invalid_request", "'name' must be a string of at most 120 characters.", field="name")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name.strip()):
-        # PostgreSQL refuses NUL in text, and control characters only hide things in lists.
+    if has_control_characters(name.strip()):
         raise ServiceError("invalid_request", "'name' must not contain control characters.", field="name")
     expiry = parse_expiry(expires_at)
     if imported.certificate_not_after and (expiry is None or expiry > imported.certificate_not_after):

@@ -122,6 +122,11 @@ def membership_set(*, tenant: Tenant, user, role: str, actor=None) -> Membership
     return membership
 
 
+def has_control_characters(text: str) -> bool:
+    """C0 controls or DEL: PostgreSQL refuses NUL in text, and the others only hide things in lists."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
 def api_key_create(*, tenant: Tenant, name: str = "", actor=None) -> tuple[ApiKey, str]:
     """Create an API key; return it and the full secret, which is never stored."""
     if not isinstance(name, str | None):
@@ -129,8 +134,7 @@ def api_key_create(*, tenant: Tenant, name: str = "", actor=None) -> tuple[ApiKe
     name = (name or "").strip()
     if len(name) > 120:
         raise ServiceError("invalid_request", "The name must be at most 120 characters.", field="name")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        # PostgreSQL refuses NUL in text, and control characters only hide things in lists.
+    if has_control_characters(name):
         raise ServiceError("invalid_request", "The name must not contain control characters.", field="name")
     raw, prefix = new_api_key()
     with transaction.atomic():

@@ -96,21 +96,16 @@ PRIVATE_IN_WRONG_BOX = (
 
 
 def _private_material(text: str, *, payload: bool = False) -> bool:
-    """Private key material in a box that is sent back: PEM armour, JWK private members, or bare base64 DER.
+    """Private key material in a box that is sent back: what keys.intake refuses as private (armour, a key's
+    DER in base64 or hex, JWK private members), and JSON naming a private member anywhere.
 
-    In a payload to sign, "d" or "p" is an ordinary claim name, so there only armour and DER count.
+    A payload to sign is JSON in which "d" or "p" is an ordinary claim name: there only armour counts.
     """
     if not text or not text.strip():
         return False
-    armour = "PRIVATE KEY" in text.upper() if payload else _PRIVATE_HINT.search(text)
-    return bool(armour) or _bare_private_der(text)
-
-
-def _bare_private_der(text: str) -> bool:
-    """A private key's DER in base64 or hex, without BEGIN/END lines, anywhere in the text (keys.intake)."""
-    if text.lstrip()[:1] in ("{", "["):
-        return False  # JSON: intake would call any object with a "d" member a private JWK
-    return intake.holds_private_key(text)
+    if payload and text.lstrip()[:1] in ("{", "["):
+        return "PRIVATE KEY" in text.upper()
+    return bool(not payload and _PRIVATE_HINT.search(text)) or intake.holds_private_key(text)
 
 
 # json.loads turns a "\ud800" escape into a lone surrogate, which UTF-8 (so the page) cannot carry.
@@ -850,11 +845,6 @@ def _sign(request, widget: Widget, ctx: dict) -> int:
     if not kid and registered is not None:
         kid = registered.kid
         form["kid_note"] = f"kid set to '{kid}', the key on this widget whose fingerprint matches your private key."
-    problem = _payload_surrogate(payload_text)
-    if problem:
-        errors["payload"] = problem
-        form["key_cleared"] = True
-        return 400
     try:
         signed = jose.sign_compact(payload_text, private_key, kid=kid or None, alg=alg or None)
     except jose.SigningInputError as exc:
@@ -883,16 +873,6 @@ def _sign(request, widget: Widget, ctx: dict) -> int:
         _encrypt_into(request, result)
     ctx["signed"] = result
     return 200
-
-
-def _payload_surrogate(payload_text: str) -> str | None:
-    """Said before signing: UTF-8 cannot encode a lone surrogate, so no signer can sign it."""
-    try:
-        value = json.loads(payload_text)
-    except (ValueError, RecursionError):
-        return None  # sign_compact says what is wrong with it
-    _, problem = _displayable(value, "The payload")
-    return f"{problem}: write the character itself, or remove it." if problem else None
 
 
 def _encrypt_into(request, result: dict) -> None:
